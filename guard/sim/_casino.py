@@ -1,0 +1,7 @@
+"""The casino service (placeholder until written)."""
+
+from __future__ import annotations
+
+from ._core import Service
+
+service = Service("casino", realm=None)

@@ -1,0 +1,7 @@
+"""The escrow service (placeholder until written)."""
+
+from __future__ import annotations
+
+from ._core import Service
+
+service = Service("escrow", realm=None)

@@ -1,0 +1,7 @@
+"""The trading service (placeholder until written)."""
+
+from __future__ import annotations
+
+from ._core import Service
+
+service = Service("trading", realm=None)

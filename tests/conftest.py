@@ -1,0 +1,51 @@
+"""Shared fixtures: a seeded simulator on a frozen clock, reached in process by its real hosts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from guard.sim import SimApp, SimClock, create_app
+
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+CASINO = "https://casino.purpleflea.com/api/v1"
+TRADING = "https://trading.purpleflea.com/v1"
+ESCROW = "https://escrow.purpleflea.com/escrow"
+FAUCET = "https://faucet.purpleflea.com/faucet"
+DOMAINS = "https://domains.purpleflea.com"
+WALLET = "https://wallet.purpleflea.com/v1"
+
+
+@pytest.fixture
+def clock() -> SimClock:
+    return SimClock(start=T0)
+
+
+@pytest.fixture
+def app(clock: SimClock) -> SimApp:
+    return create_app(seed=7, clock=clock)
+
+
+@pytest.fixture
+async def client(app: SimApp) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client whose every request goes to the in-process simulator."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765") as c:
+        yield c
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def casino_agent(client: httpx.AsyncClient, balance: float = 100.0) -> tuple[str, str]:
+    """Register a casino agent and fund it through the simulator control; (agent_id, key)."""
+    r = await client.post(f"{CASINO}/auth/register", json={})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    if balance:
+        c = await client.post("/_sim/credit", json={"agent_id": body["agent_id"], "amount": balance})
+        assert c.status_code == 200, c.text
+    return body["agent_id"], body["api_key"]
