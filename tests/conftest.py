@@ -46,6 +46,18 @@ async def casino_agent(client: httpx.AsyncClient, balance: float = 100.0) -> tup
     assert r.status_code == 201, r.text
     body = r.json()
     if balance:
-        c = await client.post("/_sim/credit", json={"agent_id": body["agent_id"], "amount": balance})
+        c = await client.post(
+            "/_sim/credit", json={"agent_id": body["agent_id"], "amount": balance}
+        )
         assert c.status_code == 200, c.text
     return body["agent_id"], body["api_key"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_guard_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the GUARD_* variables of the shell that runs the suite."""
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("GUARD_"):
+            monkeypatch.delenv(name)

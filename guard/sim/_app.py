@@ -8,6 +8,7 @@ The order follows the real servers: the per-IP limiter runs before authenticatio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -134,7 +135,9 @@ class SimApp:
             return Late("drop", 0.0)
         return None
 
-    async def _run(self, request: Request, service: Service, path: str, *, idempotent: bool) -> Reply:
+    async def _run(
+        self, request: Request, service: Service, path: str, *, idempotent: bool
+    ) -> Reply:
         state = self.state
         method = request.method
         matched = service.match(method, path)
@@ -208,6 +211,7 @@ class SimApp:
                 self._log(service, method, path, reply.status, call.agent_id, idem_key, True)
                 return reply
 
+        state.run_due()
         try:
             result = route.handler(call)
             reply = result if isinstance(result, Reply) else Reply(result)
@@ -303,10 +307,8 @@ async def _hang(receive: Receive, seconds: float) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(disconnected(), seconds)
-    except TimeoutError:
-        pass
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -68,28 +68,51 @@ class Bank:
             return None
         return next((a for a in self.accounts.values() if a.referral_code == code), None)
 
-    def credit(self, agent_id: str, amount: float, reason: str, service: str = "casino") -> float:
+    def credit(
+        self,
+        agent_id: str,
+        amount: float,
+        reason: str,
+        service: str = "casino",
+        reference: str | None = None,
+    ) -> float:
         """Add ``amount`` (unrounded, like the real ledger) and write a ``credit`` row."""
         account = self.require(agent_id)
         account.balance += amount
-        self._row(account, "credit", amount, reason, service)
+        self._row(account, "credit", amount, reason, service, reference)
         return account.balance
 
-    def debit(self, agent_id: str, amount: float, reason: str, service: str = "casino") -> float:
+    def debit(
+        self,
+        agent_id: str,
+        amount: float,
+        reason: str,
+        service: str = "casino",
+        reference: str | None = None,
+    ) -> float:
         """Take ``amount``; the caller has checked the balance covers it."""
         account = self.require(agent_id)
         account.balance -= amount
-        self._row(account, "debit", amount, reason, service)
+        self._row(account, "debit", amount, reason, service, reference)
         return account.balance
 
-    def _row(self, account: Account, kind: str, amount: float, reason: str, service: str) -> None:
-        account.ledger.append(
-            {
-                "type": kind,
-                "amount": amount,
-                "balance_after": account.balance,
-                "reason": reason,
-                "service": service,
-                "at": iso(self.state.now()),
-            }
-        )
+    def _row(
+        self,
+        account: Account,
+        kind: str,
+        amount: float,
+        reason: str,
+        service: str,
+        reference: str | None,
+    ) -> None:
+        row: dict[str, Any] = {
+            "type": kind,
+            "amount": amount,
+            "balance_after": account.balance,
+            "reason": reason,
+            "service": service,
+            "at": iso(self.state.now()),
+        }
+        if reference is not None:
+            row["reference"] = reference
+        account.ledger.append(row)

@@ -121,12 +121,16 @@ def set_fault(call: Call) -> dict[str, Any]:
     fields = {f.name: f for f in dataclasses.fields(Fault)}
     unknown = sorted(set(body) - set(fields))
     if unknown:
-        raise SimError(400, "invalid_fault", f"Unknown fault fields: {unknown}", allowed=sorted(fields))
+        raise SimError(
+            400, "invalid_fault", f"Unknown fault fields: {unknown}", allowed=sorted(fields)
+        )
     for name, value in body.items():
         if name == "path":
             ok = isinstance(value, str)
         elif name == "remaining":
-            ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+            ok = value is None or (
+                isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            )
         elif name.endswith("_rate"):
             ok = is_number(value) and 0 <= value <= 1
         elif name == "status":
@@ -164,7 +168,9 @@ def move_clock(call: Call) -> dict[str, Any]:
     elif is_number(at) and at >= call.now():
         call.state.clock.set(float(at))
     else:
-        raise SimError(400, "invalid_request", "Body must be {advance_s >= 0} or {set: epoch >= now}")
+        raise SimError(
+            400, "invalid_request", "Body must be {advance_s >= 0} or {set: epoch >= now}"
+        )
     return get_clock(call)
 
 

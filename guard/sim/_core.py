@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 SERVICES = ("casino", "trading", "wallet", "escrow", "faucet", "domains")
 HOST_SUFFIX = ".purpleflea.com"
@@ -50,7 +50,7 @@ def round6(x: float) -> float:
     return math.floor(x * 1_000_000 + 0.5) / 1_000_000
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[float]:
     """True for a finite JSON number (``typeof x === "number"``, booleans excluded)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -260,6 +260,17 @@ class SimState:
     def uuid4(self, stream: str = "ids") -> str:
         return str(uuid.UUID(int=self.rng(stream).getrandbits(128), version=4))
 
+    def run_due(self) -> None:
+        """Run the periodic jobs whose time has come (escrow timeouts...), lazily.
+
+        The real services run them on timers; here every book with a ``sweep()`` method gets
+        it called before each request, so moving the clock shows their effect everywhere.
+        """
+        for book in list(self._books.values()):
+            sweep = getattr(book, "sweep", None)
+            if sweep is not None:
+                sweep()
+
     def book(self, cls: Callable[[SimState], T]) -> T:
         """The data of one service, created on first use and forgotten on reset."""
         book = self._books.get(cls)  # type: ignore[call-overload]
@@ -298,6 +309,7 @@ class Call:
 
 
 Handler = Callable[[Call], "Reply | dict[str, Any]"]
+H = TypeVar("H", bound=Handler)
 Unauthorized = Callable[[bool], SimError]  # missing_header -> the service's real 401
 
 
@@ -326,23 +338,27 @@ class Service:
         self.name = name
         self.realm = realm
         self.unauthorized = unauthorized
-        self.info = info if info is not None else {
-            "service": f"agent-{name}",
-            "docs": f"https://{name}{HOST_SUFFIX}/llms.txt",
-            "referral": "Earn commission: share your referral_code with other agents",
-            "version": "1.0.0",
-        }
+        self.info = (
+            info
+            if info is not None
+            else {
+                "service": f"agent-{name}",
+                "docs": f"https://{name}{HOST_SUFFIX}/llms.txt",
+                "referral": "Earn commission: share your referral_code with other agents",
+                "version": "1.0.0",
+            }
+        )
         self.rich_404 = rich_404
         self.routes: list[Route] = []
 
     def route(
         self, method: str, path: str, *, auth: Auth = "none", ip_limit: int | None = None
-    ) -> Callable[[Handler], Handler]:
+    ) -> Callable[[H], H]:
         """Register a handler for ``METHOD /path/:param``."""
         regex = re.sub(r":(\w+)", r"(?P<\1>[^/]+)", path.rstrip("/") or "/")
         pattern = re.compile(f"^{regex}/?$")
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: H) -> H:
             self.routes.append(Route(method, path, pattern, handler, auth, ip_limit))
             return handler
 
