@@ -17,6 +17,7 @@ from typing import Any
 
 from ._bank import Account, Bank
 from ._core import Call, Reply, Service, SimError, SimState, is_number, iso, round2, sha256_hex
+from ._core import health as health_body
 from ._faucet import FaucetBook
 from ._games import (
     CHAINS,
@@ -170,15 +171,7 @@ def _seconds(row: dict[str, Any]) -> int:
 
 @service.route("GET", "/health")
 def health(call: Call) -> dict[str, Any]:
-    return {
-        "status": "ok",
-        "service": "agent-casino",
-        "version": "1.0.0",
-        "uptime_seconds": math.floor(call.now() - call.state.started_at),
-        "database": "ok",
-        "registered_agents": len(call.state.book(Bank).accounts),
-        "timestamp": iso(call.now()),
-    }
+    return health_body(call, "agent-casino", "1.0.0", len(call.state.book(Bank).accounts))
 
 
 @service.route("POST", f"{API}/auth/register", ip_limit=10)

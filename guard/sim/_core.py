@@ -65,6 +65,20 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def health(call: Call, service: str, version: str, agents: int, **extra: Any) -> dict[str, Any]:
+    """The ``GET /health`` body most services share."""
+    return {
+        "status": "ok",
+        "service": service,
+        "version": version,
+        **extra,
+        "uptime_seconds": math.floor(call.now() - call.state.started_at),
+        "database": "ok",
+        "registered_agents": agents,
+        "timestamp": iso(call.now()),
+    }
+
+
 class SimError(Exception):
     """An API error reply: ``{"error": code, "message": ..., **extra}`` with an HTTP status."""
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._core import Call, Reply, Service, SimError, SimState, iso, round2
+from ._core import health as health_body
 
 KEY_PREFIX = "sk_domains_"
 REFERRAL_RATE = 0.15
@@ -191,15 +192,7 @@ service = Service(
 
 @service.route("GET", "/health")
 def health(call: Call) -> dict[str, Any]:
-    return {
-        "status": "ok",
-        "service": "agent-domains",
-        "version": "1.0.0",
-        "uptime_seconds": int(call.now() - call.state.started_at),
-        "database": "ok",
-        "registered_agents": len(call.state.book(DomainsBook).agents),
-        "timestamp": iso(call.now()),
-    }
+    return health_body(call, "agent-domains", "1.0.0", len(call.state.book(DomainsBook).agents))
 
 
 @service.route("POST", "/register", ip_limit=10)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ._core import Call, Reply, Service, SimError, SimState, is_number, iso, round2, round4
+from ._core import health as health_body
 
 HL_FEE = 0.00035  # Hyperliquid taker fee
 BUILDER_FEE = {"free": 0.0002, "pro": 0.0001, "whale": 0.0}  # Purple Flea markup by tier
@@ -311,9 +312,7 @@ service = Service("trading", realm="trading", unauthorized=_unauthorized, info=I
 
 
 def _book(call: Call) -> TradingBook:
-    book = call.state.book(TradingBook)
-    book.sweep()
-    return book
+    return call.state.book(TradingBook)  # limit orders were filled by SimState.run_due
 
 
 def _me(call: Call) -> tuple[TradingBook, Agent]:
@@ -323,11 +322,8 @@ def _me(call: Call) -> tuple[TradingBook, Agent]:
 
 @service.route("GET", "/health")
 def health(call: Call) -> dict[str, Any]:
-    return {
-        "status": "ok", "service": "agent-trading", "version": "3.0.0", "execution": "real",
-        "uptime_seconds": int(call.now() - call.state.started_at), "database": "ok",
-        "registered_agents": len(_book(call).agents), "timestamp": iso(call.now()),
-    }  # fmt: skip
+    agents = len(_book(call).agents)
+    return health_body(call, "agent-trading", "3.0.0", agents, execution="real")
 
 
 @service.route("POST", "/v1/auth/register", ip_limit=10)

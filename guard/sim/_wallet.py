@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._core import Call, Reply, Service, SimError, SimState, iso
+from ._core import Call, Reply, Service, SimError, SimState
+from ._core import health as health_body
 
 KEY_PREFIX = "pk_live_"
 SUGGESTION = "Register at POST /v1/auth/register to get an API key"
@@ -68,15 +69,7 @@ service = Service(
 
 @service.route("GET", "/health")
 def health(call: Call) -> dict[str, Any]:
-    return {
-        "status": "ok",
-        "service": "public-wallet",
-        "version": "1.0.0",
-        "uptime_seconds": int(call.now() - call.state.started_at),
-        "database": "ok",
-        "registered_agents": len(call.state.book(WalletBook).agents),
-        "timestamp": iso(call.now()),
-    }
+    return health_body(call, "public-wallet", "1.0.0", len(call.state.book(WalletBook).agents))
 
 
 @service.route("POST", "/v1/auth/register", ip_limit=10)
