@@ -1,4 +1,4 @@
-"""The ``guard`` command line: ``guard config`` and ``guard sim`` (more land with their issues).
+"""The ``guard`` command line: config, sim, status and reset (more land with their issues).
 
 Errors are one line on stderr with exit code 2 (bad input) or 1 (not found / nothing done);
 never a traceback.
@@ -7,13 +7,19 @@ never a traceback.
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ._breakers import BREAKERS, Breaker, State, Transition
 from ._exceptions import ConfigError
 from ._settings import GuardSettings, unknown_env_vars
+from ._store import SyncStore, transition_statements
 
 app = typer.Typer(
     name="guard",
@@ -84,6 +90,143 @@ def sim(
     uvicorn.run(
         create_app(seed=seed, rate_limits=rate_limits), host=host, port=port, log_level="warning"
     )
+
+
+DB_HELP = "SQLite file of the guard (default: GUARD_DB_PATH)."
+AGENT_HELP = "Agent whose state to use (default: GUARD_AGENT_ID)."
+
+
+def open_store(db: Path | None, settings: GuardSettings) -> SyncStore:
+    """The guard database, or one line and exit 1 when there is none."""
+    path = db or settings.db_path
+    try:
+        return SyncStore(path, create=False)
+    except FileNotFoundError:
+        raise fail(f"no guard database at {path} (set GUARD_DB_PATH or pass --db)", 1) from None
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    agent: str | None = typer.Option(None, "--agent", help=AGENT_HELP),
+) -> None:
+    """Show breakers, ledger, latency and error rates, as the guard last wrote them."""
+    settings = load_settings()
+    agent_id = agent or settings.agent_id
+    store = open_store(db, settings)
+    try:
+        rows = store.load(agent_id)[0]
+        saved = store.snapshot(agent_id)
+        agents = store.agents()
+    finally:
+        store.close()
+    if saved is None and not rows:
+        known = ", ".join(agents) or "none"
+        raise fail(
+            f"no state for agent {agent_id!r} in {db or settings.db_path} (agents: {known})", 1
+        )
+    updated_at, snapshot = saved if saved else (None, {})
+    breakers = [{k: r[k] for k in ("name", "scope", "state", "reason", "opened_at")} for r in rows]
+    report: dict[str, Any] = {
+        "agent_id": agent_id,
+        "updated_at": updated_at,
+        "breakers": breakers,
+        **{k: snapshot.get(k) for k in ("ledger", "services", "counts")},
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    console = Console()
+    console.print(
+        f"[bold]guard status[/] for agent [bold]{agent_id}[/] (written {_when(updated_at)})"
+    )
+    table = Table("breaker", "scope", "state", "reason", "opened", title_justify="left")
+    for b in breakers:
+        style = {"open": "red", "half_open": "yellow"}.get(b["state"], "green")
+        table.add_row(
+            b["name"],
+            b["scope"],
+            f"[{style}]{b['state']}[/]",
+            b["reason"] or "-",
+            _when(b["opened_at"]),
+        )
+    if not breakers:
+        table.add_row("(all)", "-", "[green]closed[/]", "never tripped", "-")
+    console.print(table)
+    ledger = report["ledger"] or {}
+    if ledger:
+        console.print("ledger: " + ", ".join(f"{k}={v}" for k, v in ledger.items()))
+    services = Table("service", "calls", "errors", "error %", "p50 ms", "p95 ms", "p99 ms")
+    for name, st in (report["services"] or {}).items():
+        services.add_row(
+            name,
+            *(
+                str(st.get(k))
+                for k in ("calls", "errors", "error_rate_pct", "p50_ms", "p95_ms", "p99_ms")
+            ),
+        )
+    console.print(services)
+
+
+@app.command()
+def reset(
+    breaker: str | None = typer.Argument(None, help=f"One of: {', '.join(BREAKERS)}."),
+    all_: bool = typer.Option(False, "--all", help="Reset every breaker."),
+    reason: str = typer.Option(..., "--reason", help="Why (written to the audit table)."),
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    agent: str | None = typer.Option(None, "--agent", help=AGENT_HELP),
+) -> None:
+    """Close a tripped breaker (or --all), as an audited operator act."""
+    if (breaker is None) == (not all_):
+        raise fail("name one breaker or pass --all (not both)")
+    if breaker is not None and breaker not in BREAKERS:
+        raise fail(f"unknown breaker {breaker!r}; one of: {', '.join(BREAKERS)}")
+    if not reason.strip():
+        raise fail("--reason must say why (it is audited)")
+    settings = load_settings()
+    agent_id = agent or settings.agent_id
+    store = open_store(db, settings)
+    try:
+        rows, retired, _ = store.load(agent_id)
+        now = time.time()
+        closed, transitions = [], []
+        for row in rows:
+            if (breaker and row["name"] != breaker) or row["state"] == State.CLOSED.value:
+                continue
+            b = Breaker.from_row(row)
+            before = State(row["state"])
+            b.state, b.reason, b.opened_at, b.failures = State.CLOSED, "", None, 0
+            closed.append(b)
+            transitions.append(
+                Transition(
+                    b.name,
+                    b.scope,
+                    before,
+                    State.CLOSED,
+                    f"operator reset: {reason}",
+                    now,
+                    "operator",
+                )
+            )
+        keep = [] if breaker in (None, "auth") else retired
+        if not closed and keep == retired:
+            raise fail(
+                f"nothing to reset: no open {breaker or 'breaker'} for agent {agent_id!r}", 1
+            )
+        store.write(transition_statements(agent_id, closed, transitions, keep, now))
+    finally:
+        store.close()
+    for t in transitions:
+        typer.echo(f"reset {t.breaker} ({t.scope}): {t.before.value} -> closed")
+    if len(keep) != len(retired):
+        typer.echo(f"forgot {len(retired)} replaced key(s): they may be tried again")
 
 
 def main() -> None:
