@@ -136,10 +136,11 @@ class _Guard:
         wants_body = 200 <= status < 300 or status == 403
         if wants_body and body is not None and error is None:
             try:
-                parsed = decode_json(status, headers, body)
+                parsed, decoded = decode_json(status, headers, body), True
             except ValueError:
-                parsed, skipped = None, 200 <= status < 300 and op.financial
-            if parsed is not None:
+                parsed, decoded = None, False
+                skipped = 200 <= status < 300 and op.financial
+            if decoded:
                 if status == 403 and is_auth_failure(status, parsed):
                     with self.lock:
                         self.engine.on_auth_failure(call.ticket, status, self.clock())
@@ -291,14 +292,18 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
-        await self._inner.__aexit__(exc_type, exc_value, traceback)
-        await self.aclose()
+        if not self._closed:
+            self._closed = True
+            await self._inner.__aexit__(exc_type, exc_value, traceback)
+            await self._finish()
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._inner.aclose()
+        if not self._closed:
+            self._closed = True
+            await self._inner.aclose()
+            await self._finish()
+
+    async def _finish(self) -> None:
         await self._persist(force_state=True)
         await self._store.aclose()
 
@@ -379,14 +384,18 @@ class GuardTransport(httpx.BaseTransport):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
-        self._inner.__exit__(exc_type, exc_value, traceback)
-        self.close()
+        if not self._closed:
+            self._closed = True
+            self._inner.__exit__(exc_type, exc_value, traceback)
+            self._finish()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._inner.close()
+        if not self._closed:
+            self._closed = True
+            self._inner.close()
+            self._finish()
+
+    def _finish(self) -> None:
         self._persist(force_state=True)
         self._store.close()
 
