@@ -8,6 +8,7 @@ changed is drained with :meth:`Engine.drain`: transitions to persist, events to 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ Level = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 NO_KEY = "no-key"
 
 
+@functools.lru_cache(maxsize=64)  # an agent holds a handful of keys: hash each once
 def fingerprint(api_key: str) -> str:
     """A short, stable name for a key that reveals nothing of it."""
     return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:12]
