@@ -8,7 +8,9 @@ the sync transport over the same loopback server. The guard's clock is a fake th
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -240,8 +242,6 @@ async def test_restart_keeps_a_latched_breaker_until_guard_reset(world: World) -
 
 async def test_realized_pnl_matches_the_bodies_over_1000_bets(world: World) -> None:
     """Over 1,000 bets the snapshot's realized P&L is the exact sum of amount_won - amount_bet."""
-    if world.flavour != "async-inprocess":
-        pytest.skip("one flavour is enough for 1,000 bets; the others share the code")
     await world.close()
     world.open(consecutive_loss_limit=0, balance_drop_pct=0)
     _, casino = await world.casino_agent(balance=1000)
@@ -292,3 +292,42 @@ async def test_half_open_admits_exactly_one_of_50_concurrent_calls(tmp_path: Pat
     assert len(seen) == 1
     assert sum(isinstance(r, httpx.Response) for r in results) == 1
     assert sum(isinstance(r, BreakerOpenError) for r in results) == 49
+
+
+def test_sync_half_open_admits_exactly_one_of_50_threads(tmp_path: Path) -> None:
+    """50 threads calling at a half-open breaker through the sync transport: one is sent."""
+    gate = threading.Event()
+    seen: list[str] = []
+    failing = True
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if failing:
+            return httpx.Response(503, stream=httpx.ByteStream(b'{"error":"down"}'))
+        gate.wait(10)
+        return httpx.Response(200, stream=httpx.ByteStream(b'{"status":"ok"}'))
+
+    clock = FakeClock()
+    settings = GuardSettings(db_path=tmp_path / "g.db", error_min_calls=5)
+    transport = GuardTransport(httpx.MockTransport(handler), settings=settings, clock=clock)
+    with httpx.Client(transport=transport) as client:
+        for _ in range(5):
+            client.get("https://casino.purpleflea.com/health")
+        clock.advance(60)
+        failing = False
+        seen.clear()
+
+        def call() -> object:
+            try:
+                return client.get("https://casino.purpleflea.com/health")
+            except BreakerOpenError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            futures = [pool.submit(call) for _ in range(50)]
+            while sum(f.done() for f in futures) < 49:
+                threading.Event().wait(0.01)
+            gate.set()
+            results = [f.result() for f in futures]
+    assert len(seen) == 1
+    assert sum(isinstance(r, httpx.Response) for r in results) == 1
