@@ -45,7 +45,7 @@ class Breaker:
     def current_cooldown(self) -> float | None:
         if self.cooldown_s is None:
             return None
-        doubled = self.cooldown_s * 2.0**self.failures
+        doubled = self.cooldown_s * 2.0 ** min(self.failures, 1023)  # inf, never OverflowError
         return min(doubled, max(self.cooldown_s, MAX_COOLDOWN_S))
 
     def retry_after(self, now: float) -> float | None:
@@ -80,13 +80,10 @@ class Breaker:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Breaker:
+        # A half-open breaker's probe died with the process that sent it: the slot is free
+        # (``probing`` is never stored), so the next call probes at once.
         fields = {k: row[k] for k in ("name", "scope", "reason", "opened_at", "cooldown_s")}
-        breaker = cls(**fields, state=State(row["state"]), failures=int(row["failures"]))
-        if breaker.state is State.HALF_OPEN:
-            # The probe died with the process that sent it: let the next call probe again.
-            breaker.state = State.OPEN
-            breaker.opened_at = 0.0
-        return breaker
+        return cls(**fields, state=State(row["state"]), failures=int(row["failures"]))
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,10 @@ class Engine:
             if breaker is None or breaker.state is State.CLOSED:
                 continue
             if breaker.cooled(now) or (breaker.state is State.HALF_OPEN and not breaker.probing):
-                self._move(breaker, State.HALF_OPEN, "cooldown elapsed: one probe admitted", now)
+                if breaker.state is State.OPEN:
+                    self._move(
+                        breaker, State.HALF_OPEN, "cooldown elapsed: one probe admitted", now
+                    )
                 breaker.probing = True
                 ticket.probes.append((name, op.service))
                 continue
@@ -221,16 +224,14 @@ class Engine:
             else:
                 breaker.failures = 0
                 self._move(breaker, State.CLOSED, "probe succeeded", now)
-                stats = self._stats(scope)  # judge the recovered service on fresh calls only
-                stats.window = CountWindow(self.settings.error_window_s)
-                stats.latency = LatencyWindow(self.settings.error_window_s)
+                self._forget_cause(name, scope, now)  # judge the service on fresh calls only
         ticket.probes.clear()
 
     def _trip_auth(self, ticket: Ticket, status: int | None, now: float) -> None:
         scope = ticket.key or NO_KEY
         breaker = self._breaker("auth", scope, None)
-        if breaker.state is State.OPEN:
-            return
+        if breaker.state is State.OPEN or scope in self.retired_keys:
+            return  # already latched, or a late answer for a key already replaced
         reason = f"{ticket.op.service} answered {status}: the API key was rejected"
         self._auth_realms[scope] = realm(ticket.op.service)
         self._move(breaker, State.OPEN, reason, now)
@@ -279,7 +280,7 @@ class Engine:
         slow = p95 is not None and s.latency_p95_ms > 0 and p95 > s.latency_p95_ms
         warn = (
             p95 is not None
-            and 0 < s.latency_p95_warn_ms < p95
+            and 0 < s.latency_p95_warn_ms <= p95
             and s.latency_p95_warn_ms < s.latency_p95_ms
         )
         self._rule(
@@ -343,6 +344,18 @@ class Engine:
             breaker = self.breakers.get((name, "agent"))
             if breaker is not None and not breaker.latched and breaker.cooled(now):
                 self._move(breaker, State.CLOSED, "loss cooldown elapsed", now)
+                self._forget_cause(name, "agent", now)
+
+    def _forget_cause(self, name: str, scope: str, now: float) -> None:
+        """A closed breaker starts from a clean slate, or the next harmless call re-trips it."""
+        if name == "consecutive_loss":
+            self.ledger.forget_streak()
+        elif name == "balance_drop":
+            self.ledger.rebase(now)
+        elif name in ("error_rate", "latency") and scope in self.services:
+            stats = self.services[scope]
+            stats.window = CountWindow(self.settings.error_window_s)
+            stats.latency = LatencyWindow(self.settings.error_window_s)
 
     # --- operator -------------------------------------------------------------------------
 
@@ -359,6 +372,7 @@ class Engine:
                 done.append(
                     self._move(b, State.CLOSED, f"operator reset: {reason}", now, "operator")
                 )
+                self._forget_cause(name, b.scope, now)
         if breaker in (None, "auth"):
             self.retired_keys.clear()
         return done
@@ -370,15 +384,17 @@ class Engine:
         closed = {(r["name"], r["scope"]) for r in rows if r["state"] == State.CLOSED.value}
         for key, breaker in self.breakers.items():
             if key in closed and breaker.state is not State.CLOSED:
+                before = breaker.state.value
                 breaker.state, breaker.reason, breaker.opened_at = State.CLOSED, "", None
                 breaker.failures, breaker.probing = 0, False
+                self._forget_cause(key[0], key[1], now)
                 self._event(
                     "transition",
                     "INFO",
                     f"{key[0]} ({key[1]}) closed by an operator reset",
                     key[0],
                     key[1],
-                    {"from": "open", "to": "closed", "actor": "operator"},
+                    {"from": before, "to": "closed", "actor": "operator"},
                 )
         self.retired_keys &= set(retired)
 
@@ -395,6 +411,8 @@ class Engine:
         for row in rows:
             breaker = Breaker.from_row(row)
             self.breakers[(breaker.name, breaker.scope)] = breaker
+            if breaker.name == "auth" and breaker.reason:  # "<service> answered 401: ..."
+                self._auth_realms[breaker.scope] = realm(breaker.reason.partition(" ")[0])
         self.retired_keys.update(retired)
         if ledger:
             self.ledger = Ledger.from_state(ledger, self.settings.balance_window_s, now)
@@ -490,7 +508,7 @@ class Engine:
             f"{breaker.name} ({breaker.scope}) {before} -> {to}: {reason}",
             breaker.name,
             breaker.scope,
-            {"from": before.value, "to": to.value},
+            {"from": before.value, "to": to.value, "actor": actor},
         )
         return transition
 

@@ -52,6 +52,7 @@ class Ledger:
     """
 
     def __init__(self, balance_window_s: float) -> None:
+        self._window_s = balance_window_s
         self._high_water = HighWater(balance_window_s)
         self._balances: dict[str, Decimal] = {}
         self._realized_pnl = ZERO
@@ -106,6 +107,17 @@ class Ledger:
     def skip(self) -> None:
         """Count a response whose body could not be settled."""
         self._unsettled += 1
+
+    def forget_streak(self) -> None:
+        """Start the loss streak afresh (an operator reviewed it, or its cooldown passed)."""
+        self._loss_streak = 0
+
+    def rebase(self, now: float) -> None:
+        """Start the high-water mark afresh at the current equity."""
+        self._high_water = HighWater(self._window_s)
+        equity = self.balance
+        if equity is not None:
+            self._high_water.observe(now, equity)
 
     @property
     def realized_pnl(self) -> Decimal:

@@ -82,6 +82,7 @@ INSERT INTO agent_state (agent_id, updated_at, ledger, snapshot) VALUES (?, ?, ?
 ON CONFLICT (agent_id) DO UPDATE SET
     updated_at = excluded.updated_at, ledger = excluded.ledger, snapshot = excluded.snapshot
 """
+UPDATE_LEDGER = "UPDATE agent_state SET ledger = ? WHERE agent_id = ?"
 SELECT_BREAKERS = "SELECT * FROM breakers WHERE agent_id = ? ORDER BY name, scope"
 SELECT_RETIRED = "SELECT fingerprint FROM retired_keys WHERE agent_id = ?"
 SELECT_STATE = "SELECT * FROM agent_state WHERE agent_id = ?"
@@ -113,6 +114,10 @@ def transition_statements(
     out.append((DELETE_RETIRED, (agent_id,)))  # the set is small: write it whole
     out += [(UPSERT_RETIRED, (agent_id, fp, now)) for fp in retired]
     return out
+
+
+def ledger_statement(agent_id: str, ledger: dict[str, Any]) -> Statement:
+    return UPDATE_LEDGER, (json.dumps(ledger), agent_id)
 
 
 def state_statement(

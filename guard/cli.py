@@ -18,8 +18,9 @@ from rich.table import Table
 
 from ._breakers import BREAKERS, Breaker, State, Transition
 from ._exceptions import ConfigError
+from ._ledger import Ledger
 from ._settings import GuardSettings, unknown_env_vars
-from ._store import SyncStore, transition_statements
+from ._store import SyncStore, ledger_statement, transition_statements
 
 app = typer.Typer(
     name="guard",
@@ -220,7 +221,17 @@ def reset(
             raise fail(
                 f"nothing to reset: no open {breaker or 'breaker'} for agent {agent_id!r}", 1
             )
-        store.write(transition_statements(agent_id, closed, transitions, keep, now))
+        statements = transition_statements(agent_id, closed, transitions, keep, now)
+        stored = store.load(agent_id)[2]
+        if stored is not None:  # what tripped a loss breaker must not re-trip it on restart
+            ledger = Ledger.from_state(stored, settings.balance_window_s, now)
+            names = {b.name for b in closed}
+            if "consecutive_loss" in names:
+                ledger.forget_streak()
+            if "balance_drop" in names:
+                ledger.rebase(now)
+            statements.append(ledger_statement(agent_id, ledger.to_state()))
+        store.write(statements)
     finally:
         store.close()
     for t in transitions:

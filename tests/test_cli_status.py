@@ -98,6 +98,25 @@ def test_reset_closes_the_breaker_and_audits_it(tripped: Path) -> None:
     assert state == "closed"
 
 
+def test_reset_also_clears_what_tripped_it(tripped: Path) -> None:
+    """After guard reset, a restarted guard does not re-trip on the old loss streak."""
+    runner.invoke(app, ["reset", "consecutive_loss", "--reason", "ok", "--db", str(tripped)])
+    balance = b'{"agent_id":"a","balance_usd":9.5}'
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"content-type": "application/json"}, stream=httpx.ByteStream(balance)
+        )
+
+    settings = GuardSettings(db_path=tripped, consecutive_loss_limit=2)
+    transport = GuardTransport(httpx.MockTransport(handler), settings=settings)
+    with httpx.Client(transport=transport) as client:
+        client.get("https://casino.purpleflea.com/api/v1/auth/balance")
+    snapshot = transport.snapshot()
+    assert snapshot["breakers"]["consecutive_loss"]["state"] == "closed"
+    assert snapshot["ledger"]["loss_streak"] == 0
+
+
 def test_reset_all_closes_everything(tripped: Path) -> None:
     """guard reset --all closes every open breaker."""
     result = runner.invoke(app, ["reset", "--all", "--reason", "new day", "--db", str(tripped)])
