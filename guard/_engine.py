@@ -429,10 +429,14 @@ class Engine:
         for name in ("consecutive_loss", "balance_drop", "error_rate", "latency", "auth"):
             scopes = {s: b for (n, s), b in self.breakers.items() if n == name}
             worst = max(scopes.values(), key=_severity, default=None)
-            default_scope = "agent" if name in LOSS_BREAKERS else None
-            entry = worst.to_dict(now) if worst else Breaker(name, default_scope or "").to_dict(now)
-            if default_scope is None:
+            per_agent = name in LOSS_BREAKERS
+            entry = (worst or Breaker(name, "agent")).to_dict(now)
+            if not per_agent:
+                if worst is None:
+                    entry["scope"] = None  # per service or per key: none has been seen yet
                 entry["scopes"] = {s: b.to_dict(now) for s, b in sorted(scopes.items())}
+            if name == "auth":  # replaced keys stay refused even while the breaker is closed
+                entry["retired_keys"] = sorted(self.retired_keys)
             breakers[name] = entry
         return {
             "agent_id": self.settings.agent_id,
