@@ -79,22 +79,32 @@ class _Guard:
         }
         return _Call(result, trace_id)
 
-    def denied_recheck(self, rows: list[dict[str, Any]], retired: list[str]) -> None:
-        with self.lock:
-            self.engine.sync_operator_resets(rows, retired, self.clock())
+    def admit(self, request: httpx.Request) -> _Call:
+        """:meth:`begin`, but a denial first looks (at most once a second) for a ``guard reset``
+        done meanwhile by another process, and admits the call if one cleared the way."""
+        try:
+            return self.begin(request)
+        except BreakerOpenError:
+            now = self.clock()
+            if now - self._last_sync < SYNC_EVERY_S:
+                raise
+            self._last_sync = now
+            store = SyncStore(self.settings.db_path)
+            try:
+                rows, retired, _ = store.load(self.agent_id)
+            finally:
+                store.close()
+            with self.lock:
+                blocked = self._blocked()
+                self.engine.sync_operator_resets(rows, retired, now)
+                if self._blocked() == blocked:
+                    raise
+        return self.begin(request)
 
-    def open_breakers(self) -> int:
-        with self.lock:
-            return sum(b.state != "closed" for b in self.engine.breakers.values()) + len(
-                self.engine.retired_keys
-            )
-
-    def sync_due(self) -> bool:
-        now = self.clock()
-        if now - self._last_sync < SYNC_EVERY_S:
-            return False
-        self._last_sync = now
-        return True
+    def _blocked(self) -> int:
+        return sum(b.state != "closed" for b in self.engine.breakers.values()) + len(
+            self.engine.retired_keys
+        )
 
     def responded(self, call: _Call, response: httpx.Response) -> None:
         call.status = response.status_code
@@ -234,12 +244,10 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         guard = self._guard
         try:
-            call = guard.begin(request)
+            call = guard.admit(request)
         except BreakerOpenError:
-            if not guard.sync_due() or not self._reload_resets():
-                await self._persist()
-                raise
-            call = guard.begin(request)  # an operator reset it meanwhile
+            await self._persist()  # the denial's events (and any transition) are logged
+            raise
         try:
             response = await self._inner.handle_async_request(request)
         except BaseException as exc:
@@ -255,17 +263,6 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
 
         tee(response, on_close)
         return response
-
-    def _reload_resets(self) -> bool:
-        """Read the database (rarely, on a denial) for resets done by ``guard reset``."""
-        store = SyncStore(self._guard.settings.db_path)
-        try:
-            rows, retired, _ = store.load(self._guard.agent_id)
-        finally:
-            store.close()
-        before = self._guard.open_breakers()
-        self._guard.denied_recheck(rows, retired)
-        return self._guard.open_breakers() != before
 
     async def _persist(self, *, force_state: bool = False) -> None:
         statements = self._guard.pending_writes(force_state=force_state)
@@ -327,12 +324,10 @@ class GuardTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         guard = self._guard
         try:
-            call = guard.begin(request)
+            call = guard.admit(request)
         except BreakerOpenError:
-            if not guard.sync_due() or not self._reload_resets():
-                self._persist()
-                raise
-            call = guard.begin(request)
+            self._persist()
+            raise
         try:
             response = self._inner.handle_request(request)
         except BaseException as exc:
@@ -348,13 +343,6 @@ class GuardTransport(httpx.BaseTransport):
 
         tee(response, on_close)
         return response
-
-    def _reload_resets(self) -> bool:
-        with self._write_lock:
-            rows, retired, _ = self._store.load(self._guard.agent_id)
-        before = self._guard.open_breakers()
-        self._guard.denied_recheck(rows, retired)
-        return self._guard.open_breakers() != before
 
     def _persist(self, *, force_state: bool = False) -> None:
         statements = self._guard.pending_writes(force_state=force_state)
