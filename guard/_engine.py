@@ -82,8 +82,9 @@ class Ticket:
 class ServiceStats:
     calls: int
     errors: int
-    window: CountWindow
+    window: CountWindow  # the breakers' window: starts afresh when a breaker closes
     latency: LatencyWindow
+    minute: CountWindow = field(default_factory=lambda: CountWindow(60))  # calls per minute
     last_call_at: float | None = None
 
 
@@ -190,6 +191,7 @@ class Engine:
         stats.errors += error
         stats.last_call_at = now
         stats.window.add(now, errors=int(error))
+        stats.minute.add(now)
         if status is not None:
             stats.latency.add(now, latency_ms)
         self._settle_probes(ticket, error, latency_ms, now)
@@ -450,6 +452,7 @@ class Engine:
                 "calls": self.calls,
                 "denied": self.denied,
                 "would_deny": self.would_deny,
+                "calls_per_min": sum(st.minute.totals(now)[0] for st in self.services.values()),
                 "dead_letters": self.dead_letters,
                 "unsettled": self.ledger.unsettled,
             },
@@ -473,6 +476,7 @@ class Engine:
             "p95_ms": pct(95),
             "p99_ms": pct(99),
             "last_call_age_s": None if st.last_call_at is None else round(now - st.last_call_at, 3),
+            "calls_per_min": st.minute.totals(now)[0],
         }
 
     def _stats(self, service: str) -> ServiceStats:

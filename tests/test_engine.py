@@ -970,6 +970,7 @@ def test_the_snapshot_reports_breakers_and_counts() -> None:
         "would_deny": 0,
         "dead_letters": 0,
         "unsettled": 1,
+        "calls_per_min": 2,
     }
     casino = snapshot["services"]["casino"]
     assert (casino["calls"], casino["errors"], casino["error_rate_pct"]) == (1, 1, "100.0")
