@@ -81,6 +81,11 @@ class GuardSettings(BaseSettings):
     retry_max_delay_s: Seconds = Field(
         30, description="cap on one wait and on the total time spent retrying"
     )
+    idempotent_retries: bool = Field(
+        False,
+        description="the server honours Idempotency-Key: also retry money calls after a "
+        "timeout or a 500/502/504",
+    )
     consecutive_loss_warn: Count = Field(
         5, description="warning event (no blocking) at this streak"
     )
@@ -152,6 +157,8 @@ def accepted(field: str) -> str:
         return "an http:// or https:// URL"
     if field in ("agent_id", "db_path", "api_key"):
         return "a non-empty string"
+    if info.annotation is bool:
+        return "true or false"
     if lo is not None and hi is not None:
         return f"{kind} from {lo} to {hi}"
     if lo is not None:
@@ -169,6 +176,7 @@ _WHAT = {
     "literal_error": "not an accepted value",
     "string_too_short": "empty",
     "extra_forbidden": "not a guard setting",
+    "bool_parsing": "not true or false",
 }
 
 

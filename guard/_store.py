@@ -20,7 +20,7 @@ import aiosqlite
 
 from ._breakers import Breaker, Transition
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS breakers (
     agent_id   TEXT NOT NULL,
@@ -59,6 +59,38 @@ CREATE TABLE IF NOT EXISTS agent_state (
     snapshot   TEXT NOT NULL
 );
 """
+# Version 2: the dead-letter queue. Every text in a row is redacted before it is written.
+SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id              INTEGER PRIMARY KEY,
+    created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    agent_id        TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'replayed', 'resolved', 'discarded')),
+    outcome         TEXT NOT NULL CHECK (outcome IN ('not_executed', 'unknown')),
+    service         TEXT NOT NULL,
+    operation       TEXT NOT NULL,
+    method          TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    request_headers TEXT NOT NULL,
+    request_body    TEXT,
+    redacted        TEXT NOT NULL DEFAULT '[]',
+    error_type      TEXT NOT NULL,
+    error           TEXT NOT NULL,
+    http_status     INTEGER,
+    attempts        INTEGER NOT NULL,
+    trace_id        TEXT,
+    idempotency_key TEXT UNIQUE,
+    replays         INTEGER NOT NULL DEFAULT 0,
+    replayed_at     TEXT,
+    result          TEXT,
+    note            TEXT
+);
+CREATE INDEX IF NOT EXISTS dead_letters_status_created ON dead_letters (status, created_at);
+CREATE INDEX IF NOT EXISTS dead_letters_agent_status ON dead_letters (agent_id, status);
+"""
+MIGRATIONS = {1: SCHEMA, 2: SCHEMA_V2}  # user_version -> the script that brings it there
 PRAGMAS = ("PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON")
 
 UPSERT_BREAKER = """
@@ -186,9 +218,17 @@ def migrate(db: sqlite3.Connection) -> None:
             f"the database was written by a newer guard (schema {version} > {SCHEMA_VERSION}): "
             "upgrade guard"
         )
-    if version < SCHEMA_VERSION:
-        db.executescript(SCHEMA)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
 
 class AsyncStore:

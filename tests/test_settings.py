@@ -24,6 +24,7 @@ DESIGN_TABLE = {
     "GUARD_RETRY_ATTEMPTS": 5,
     "GUARD_RETRY_BASE_DELAY_S": 0.2,
     "GUARD_RETRY_MAX_DELAY_S": 30,
+    "GUARD_IDEMPOTENT_RETRIES": False,
     "GUARD_CONSECUTIVE_LOSS_WARN": 5,
     "GUARD_BALANCE_DROP_WARN_PCT": 5,
     "GUARD_ERROR_RATE_WARN_PCT": 2,
@@ -72,6 +73,7 @@ def test_keyword_overrides_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
         ("GUARD_LOG_LEVEL", "chatty", "not an accepted value"),
         ("GUARD_RETRY_ATTEMPTS", "0", "too small"),
         ("GUARD_AGENT_ID", "", "empty"),
+        ("GUARD_IDEMPOTENT_RETRIES", "maybe", "not true or false"),
     ],
 )
 def test_bad_env_value_names_the_variable_and_the_range(
