@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ._breakers import BREAKERS, Breaker, State, Transition
+from ._cli_dlq import dlq_app
 from ._exceptions import ConfigError
 from ._ledger import Ledger
 from ._settings import GuardSettings, unknown_env_vars
@@ -238,6 +239,9 @@ def reset(
         typer.echo(f"reset {t.breaker} ({t.scope}): {t.before.value} -> closed")
     if len(keep) != len(retired):
         typer.echo(f"forgot {len(retired)} replaced key(s): they may be tried again")
+
+
+app.add_typer(dlq_app, name="dlq", help="Inspect, resolve and replay failed money operations.")
 
 
 def main() -> None:
