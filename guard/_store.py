@@ -175,6 +175,10 @@ class SyncStore:
     def close(self) -> None:
         self._db.close()
 
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        """Rows of one read-only statement, as dicts."""
+        return [dict(r) for r in self._db.execute(sql, params)]
+
     def write(self, statements: Sequence[Statement]) -> None:
         if not statements:
             return

@@ -1,229 +1,38 @@
-"""The transports: thin shells around the engine that only send, sleep and write.
+"""The transports: thin shells around :class:`~guard._guard.Guard` that only send, sleep and
+write. The async and sync twins differ in nothing but ``await`` and the store they write with.
 
-``_Guard`` holds what both share (classify, admit, learn, what to write and when); the async and
-sync transports differ only in how they call the inner transport and the store.
+One request's life: admit (or raise the denial, nothing sent) → give a money request its
+``Idempotency-Key`` → buffer the request body once → send. A retryable failure builds a
+tenacity retrying object (the happy path never does); each retry is admitted again, so a
+breaker that trips mid-storm stops it. A money request that finally failed is dead-lettered,
+committed, before its error or response reaches the agent. The final response's body is
+observed through a tee and settled when the agent has read it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
 import httpx
+from tenacity import (
+    AsyncRetrying,
+    Retrying,
+    retry_if_result,
+    stop_after_attempt,
+    stop_before_delay,
+)
 
-from ._engine import Denial, Engine, Ticket, fingerprint
-from ._exceptions import BreakerOpenError, KeyExpiredError
-from ._log import emit, emit_engine_event
-from ._profile import classify, is_auth_failure
+from ._dlq import insert_statement
+from ._exceptions import BreakerOpenError
+from ._guard import Attempt, Call, Clock, Guard, buffered
 from ._settings import GuardSettings
-from ._settle import Unsettleable, settle
-from ._store import AsyncStore, Statement, SyncStore, state_statement, transition_statements
-from ._stream import decode_json, tee
-
-Clock = Callable[[], float]
-STATE_EVERY_S = 1.0  # the ledger is written behind, at most this late
-SYNC_EVERY_S = 1.0  # how often a denial may look for an operator reset in the database
-BREAKER_NAMES = ("consecutive_loss", "balance_drop", "error_rate", "latency", "auth")
-
-
-@dataclass
-class _Call:
-    ticket: Ticket
-    trace_id: str
-    status: int | None = None
-
-
-class _Guard:
-    """The shared, synchronous part of both transports (one per transport)."""
-
-    def __init__(self, settings: GuardSettings, clock: Clock) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.agent_id = settings.agent_id
-        self.engine = Engine(settings)
-        self.lock = threading.Lock()  # covers state transitions, never a request
-        self._last_state_write = clock()
-        self._last_sync = float("-inf")
-        store = SyncStore(settings.db_path)
-        try:
-            rows, retired, ledger = store.load(self.agent_id)
-        finally:
-            store.close()
-        self.engine.restore(rows, retired, ledger, clock())
-
-    # --- the call's life ---------------------------------------------------------------------
-
-    def begin(self, request: httpx.Request) -> _Call:
-        """Classify and admit ``request``, or raise the denial before anything is sent."""
-        op = classify(request.method, request.url.host, request.url.path)
-        key = _key_fingerprint(request.headers)
-        with self.lock:
-            result = self.engine.admit(op, key, self.clock())
-        if isinstance(result, Denial):
-            raise _denial_error(result, op.name, request)
-        trace_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        request.extensions = {
-            **request.extensions,
-            "guard": {
-                "trace_id": trace_id,
-                "service": op.service,
-                "operation": op.name,
-                "kind": op.kind.value,
-            },
-        }
-        return _Call(result, trace_id)
-
-    def admit(self, request: httpx.Request) -> _Call:
-        """:meth:`begin`, but a denial first looks (at most once a second) for a ``guard reset``
-        done meanwhile by another process, and admits the call if one cleared the way."""
-        try:
-            return self.begin(request)
-        except BreakerOpenError:
-            now = self.clock()
-            if now - self._last_sync < SYNC_EVERY_S:
-                raise
-            self._last_sync = now
-            store = SyncStore(self.settings.db_path)
-            try:
-                rows, retired, _ = store.load(self.agent_id)
-            finally:
-                store.close()
-            with self.lock:
-                blocked = self._blocked()
-                self.engine.sync_operator_resets(rows, retired, now)
-                if self._blocked() == blocked:
-                    raise
-        return self.begin(request)
-
-    def _blocked(self) -> int:
-        return sum(b.state != "closed" for b in self.engine.breakers.values()) + len(
-            self.engine.retired_keys
-        )
-
-    def responded(self, call: _Call, response: httpx.Response) -> None:
-        call.status = response.status_code
-        with self.lock:
-            self.engine.on_response(
-                call.ticket,
-                response.status_code,
-                auth_failed=response.status_code == 401,
-                now=self.clock(),
-            )
-        response.extensions = {**response.extensions, "guard": {"trace_id": call.trace_id}}
-
-    def failed(self, call: _Call, exc: BaseException) -> None:
-        with self.lock:
-            if isinstance(exc, Exception):
-                self.engine.on_response(call.ticket, None, auth_failed=False, now=self.clock())
-            else:  # cancelled: no outcome, give the probe slot back
-                self.engine.release(call.ticket)
-        op = call.ticket.op
-        emit(
-            "WARNING",
-            "call",
-            f"{op.service} {op.name} failed: {type(exc).__name__}",
-            trace_id=call.trace_id,
-            agent_id=self.agent_id,
-            service=op.service,
-            operation=op.name,
-            status=None,
-            error=type(exc).__name__,
-            latency_ms=round((self.clock() - call.ticket.started) * 1000, 1),
-        )
-
-    def body_closed(
-        self, call: _Call, headers: httpx.Headers, body: bytes | None, error: BaseException | None
-    ) -> None:
-        """The response body ended: settle what it says and log the call."""
-        op, status = call.ticket.op, call.status or 0
-        settlement, skipped = None, False
-        wants_body = 200 <= status < 300 or status == 403
-        if wants_body and body is not None and error is None:
-            try:
-                parsed, decoded = decode_json(status, headers, body), True
-            except ValueError:
-                parsed, decoded = None, False
-                skipped = 200 <= status < 300 and op.financial
-            if decoded:
-                if status == 403 and is_auth_failure(status, parsed):
-                    with self.lock:
-                        self.engine.on_auth_failure(call.ticket, status, self.clock())
-                try:
-                    settlement = settle(op, status, parsed)
-                except Unsettleable:
-                    skipped = True
-        elif 200 <= status < 300 and op.financial:
-            skipped = True  # the body never arrived whole: nothing to settle from
-        with self.lock:
-            if settlement is not None or skipped:
-                self.engine.on_settlement(settlement, self.clock())
-        emit(
-            "INFO",
-            "call",
-            f"{op.service} {op.name} {status}",
-            trace_id=call.trace_id,
-            agent_id=self.agent_id,
-            service=op.service,
-            operation=op.name,
-            status=status,
-            latency_ms=round((self.clock() - call.ticket.started) * 1000, 1),
-            pnl=_money(settlement.pnl) if settlement else None,
-            balance=_money(settlement.balance) if settlement else None,
-            unsettled=skipped,
-        )
-
-    # --- persistence -----------------------------------------------------------------------
-
-    def pending_writes(self, *, force_state: bool = False) -> list[Statement]:
-        """Transitions to write now, and the ledger when it is due; logs the events."""
-        now = self.clock()
-        with self.lock:
-            transitions, events = self.engine.drain()
-            statements: list[Statement] = []
-            if transitions:
-                touched = {(t.breaker, t.scope) for t in transitions}
-                breakers = [self.engine.breakers[k] for k in touched]
-                statements += transition_statements(
-                    self.agent_id, breakers, transitions, self.engine.retired_keys, now
-                )
-            if force_state or transitions or now - self._last_state_write >= STATE_EVERY_S:
-                self._last_state_write = now
-                statements.append(
-                    state_statement(
-                        self.agent_id, self.engine.ledger.to_state(), self.engine.snapshot(now), now
-                    )
-                )
-        for event in events:
-            emit_engine_event(event, self.agent_id)
-        return statements
-
-    def write_failed(self, exc: BaseException, statements: list[Statement]) -> None:
-        emit(
-            "CRITICAL",
-            "store_error",
-            f"could not write guard state to {self.settings.db_path}: {exc}",
-            agent_id=self.agent_id,
-            statements=len(statements),
-        )
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return self.engine.snapshot(self.clock())
-
-    def reset(self, breaker: str | None, reason: str) -> list[Statement]:
-        if breaker is not None and breaker not in BREAKER_NAMES:
-            raise ValueError(f"unknown breaker {breaker!r}; one of {', '.join(BREAKER_NAMES)}")
-        if not reason.strip():
-            raise ValueError("a reset needs a reason (it is audited)")
-        with self.lock:
-            self.engine.reset(breaker, reason=reason, now=self.clock())
-        return self.pending_writes(force_state=True)
+from ._store import AsyncStore, Statement, SyncStore
+from ._stream import tee
 
 
 class AsyncGuardTransport(httpx.AsyncBaseTransport):
@@ -235,10 +44,12 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
         *,
         settings: GuardSettings | None = None,
         clock: Clock = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._inner = transport if transport is not None else httpx.AsyncHTTPTransport()
-        self._guard = _Guard(settings if settings is not None else GuardSettings(), clock)
+        self._guard = Guard(settings if settings is not None else GuardSettings(), clock)
         self._store = AsyncStore(self._guard.settings.db_path)
+        self._sleep = sleep
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -248,14 +59,69 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
         except BreakerOpenError:
             await self._persist()  # the denial's events (and any transition) are logged
             raise
+        guard.prepare(request, call)
+        await request.aread()  # every attempt, and the dead letter, see the same bytes
+        history = [await self._attempt(request, call)]
+        if guard.should_retry(history[0]):
+            await self._retry(request, history)
+        return await self._finish(request, history)
+
+    async def _attempt(self, request: httpx.Request, call: Call) -> Attempt:
+        guard = self._guard
         try:
             response = await self._inner.handle_async_request(request)
         except BaseException as exc:
-            guard.failed(call, exc)
+            failure = guard.failed(call, exc)
             await self._persist()
-            raise
-        guard.responded(call, response)
+            if failure is None:
+                raise  # a cancellation or a bug, not an outcome to retry or dead-letter
+            return Attempt(call, error=exc, failure=failure)
+        raw = None
+        if buffered(response.status_code):
+            stream = response.stream
+            assert isinstance(stream, httpx.AsyncByteStream)
+            raw = b"".join([chunk async for chunk in stream])
+            await response.aclose()
+            response = _rebuilt(response, raw)
+        failure = guard.responded(call, response, raw)
         await self._persist()
+        return Attempt(call, response=response, failure=failure, raw=raw)
+
+    async def _retry(self, request: httpx.Request, history: list[Attempt]) -> None:
+        guard, trace_id = self._guard, history[0].call.trace_id
+        first_wait = guard.retry_delay(1, history[0])
+        await self._sleep(first_wait)
+
+        async def again() -> Attempt:
+            try:
+                call = guard.admit(request, trace_id)
+            except BreakerOpenError as denied:  # the last response stays the answer
+                await self._persist()
+                attempt = Attempt(history[-1].call, denied=denied)
+            else:
+                await _adiscard(_last_sent(history))  # superseded: close it
+                attempt = await self._attempt(request, call)
+            history.append(attempt)
+            return attempt
+
+        await AsyncRetrying(sleep=self._sleep, **_policy(guard, first_wait))(again)
+
+    async def _finish(self, request: httpx.Request, history: list[Attempt]) -> httpx.Response:
+        guard = self._guard
+        sent = [a for a in history if a.denied is None]
+        last = sent[-1]  # the answer: later attempts, if any, were refused before sending
+        if last.failure is not None and last.call.ticket.op.financial:
+            record = guard.dead_letter(request, last, len(sent))
+            try:
+                await self._store.write([insert_statement(record)])
+            except Exception as exc:  # the agent still gets its error; the log keeps the record
+                guard.dead_lettered(record, exc)
+            else:
+                guard.dead_lettered(record)
+        if last.error is not None:
+            raise last.error
+        assert last.response is not None
+        response, call = last.response, last.call
 
         async def on_close(body: bytes | None, error: BaseException | None) -> None:
             guard.body_closed(call, response.headers, body, error)
@@ -277,7 +143,7 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
 
     def reset(self, breaker: str | None = None, *, reason: str) -> None:
         """Close ``breaker`` (all breakers when None); written to the audit table."""
-        _write_sync(self._guard, self._guard.reset(breaker, reason))
+        _write_now(self._guard, self._guard.reset(breaker, reason))
 
     async def __aenter__(self) -> AsyncGuardTransport:
         await self._inner.__aenter__()
@@ -292,15 +158,15 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
         if not self._closed:
             self._closed = True
             await self._inner.__aexit__(exc_type, exc_value, traceback)
-            await self._finish()
+            await self._finish_close()
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
             await self._inner.aclose()
-            await self._finish()
+            await self._finish_close()
 
-    async def _finish(self) -> None:
+    async def _finish_close(self) -> None:
         await self._persist(force_state=True)
         await self._store.aclose()
 
@@ -314,10 +180,12 @@ class GuardTransport(httpx.BaseTransport):
         *,
         settings: GuardSettings | None = None,
         clock: Clock = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._inner = transport if transport is not None else httpx.HTTPTransport()
-        self._guard = _Guard(settings if settings is not None else GuardSettings(), clock)
+        self._guard = Guard(settings if settings is not None else GuardSettings(), clock)
         self._store = SyncStore(self._guard.settings.db_path)
+        self._sleep = sleep
         self._write_lock = threading.Lock()
         self._closed = False
 
@@ -328,14 +196,70 @@ class GuardTransport(httpx.BaseTransport):
         except BreakerOpenError:
             self._persist()
             raise
+        guard.prepare(request, call)
+        request.read()
+        history = [self._attempt(request, call)]
+        if guard.should_retry(history[0]):
+            self._retry(request, history)
+        return self._finish(request, history)
+
+    def _attempt(self, request: httpx.Request, call: Call) -> Attempt:
+        guard = self._guard
         try:
             response = self._inner.handle_request(request)
         except BaseException as exc:
-            guard.failed(call, exc)
+            failure = guard.failed(call, exc)
             self._persist()
-            raise
-        guard.responded(call, response)
+            if failure is None:
+                raise
+            return Attempt(call, error=exc, failure=failure)
+        raw = None
+        if buffered(response.status_code):
+            stream = response.stream
+            assert isinstance(stream, httpx.SyncByteStream)
+            raw = b"".join(list(stream))
+            response.close()
+            response = _rebuilt(response, raw)
+        failure = guard.responded(call, response, raw)
         self._persist()
+        return Attempt(call, response=response, failure=failure, raw=raw)
+
+    def _retry(self, request: httpx.Request, history: list[Attempt]) -> None:
+        guard, trace_id = self._guard, history[0].call.trace_id
+        first_wait = guard.retry_delay(1, history[0])
+        self._sleep(first_wait)
+
+        def again() -> Attempt:
+            try:
+                call = guard.admit(request, trace_id)
+            except BreakerOpenError as denied:
+                self._persist()
+                attempt = Attempt(history[-1].call, denied=denied)
+            else:
+                _discard(_last_sent(history))
+                attempt = self._attempt(request, call)
+            history.append(attempt)
+            return attempt
+
+        Retrying(sleep=self._sleep, **_policy(guard, first_wait))(again)
+
+    def _finish(self, request: httpx.Request, history: list[Attempt]) -> httpx.Response:
+        guard = self._guard
+        sent = [a for a in history if a.denied is None]
+        last = sent[-1]  # the answer: later attempts, if any, were refused before sending
+        if last.failure is not None and last.call.ticket.op.financial:
+            record = guard.dead_letter(request, last, len(sent))
+            try:
+                with self._write_lock:
+                    self._store.write([insert_statement(record)])
+            except Exception as exc:
+                guard.dead_lettered(record, exc)
+            else:
+                guard.dead_lettered(record)
+        if last.error is not None:
+            raise last.error
+        assert last.response is not None
+        response, call = last.response, last.call
 
         def on_close(body: bytes | None, error: BaseException | None) -> None:
             guard.body_closed(call, response.headers, body, error)
@@ -375,45 +299,59 @@ class GuardTransport(httpx.BaseTransport):
         if not self._closed:
             self._closed = True
             self._inner.__exit__(exc_type, exc_value, traceback)
-            self._finish()
+            self._finish_close()
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self._inner.close()
-            self._finish()
+            self._finish_close()
 
-    def _finish(self) -> None:
+    def _finish_close(self) -> None:
         self._persist(force_state=True)
         self._store.close()
 
 
-def _write_sync(guard: _Guard, statements: list[Statement]) -> None:
+def _policy(guard: Guard, first_wait: float) -> dict[str, Any]:
+    """The tenacity settings for the retries after the first one (built only on a failure)."""
+    settings = guard.settings
+    return {
+        "stop": stop_after_attempt(settings.retry_attempts - 1)
+        | stop_before_delay(max(0.0, settings.retry_max_delay_s - first_wait)),
+        "wait": lambda state: guard.retry_delay(state.attempt_number + 1, state.outcome.result()),
+        "retry": retry_if_result(guard.should_retry),
+        "retry_error_callback": lambda state: state.outcome.result(),  # the last attempt
+        "reraise": True,
+    }
+
+
+def _rebuilt(response: httpx.Response, raw: bytes) -> httpx.Response:
+    """A fresh response around a body already read, so the agent can still stream it."""
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        stream=httpx.ByteStream(raw),
+        extensions=response.extensions,
+    )
+
+
+def _last_sent(history: list[Attempt]) -> Attempt:
+    return next(a for a in reversed(history) if a.denied is None)
+
+
+async def _adiscard(attempt: Attempt) -> None:
+    if attempt.response is not None:
+        await attempt.response.aclose()
+
+
+def _discard(attempt: Attempt) -> None:
+    if attempt.response is not None:
+        attempt.response.close()
+
+
+def _write_now(guard: Guard, statements: list[Statement]) -> None:
     store = SyncStore(guard.settings.db_path)
     try:
         store.write(statements)
     finally:
         store.close()
-
-
-def _key_fingerprint(headers: httpx.Headers) -> str | None:
-    value = headers.get("authorization", "")
-    scheme, _, key = value.partition(" ")
-    key = key.strip()
-    return fingerprint(key) if scheme.lower() == "bearer" and key else None
-
-
-def _denial_error(denial: Denial, operation: str, request: httpx.Request) -> BreakerOpenError:
-    cls = KeyExpiredError if denial.breaker == "auth" else BreakerOpenError
-    return cls(
-        denial.breaker,
-        denial.scope,
-        denial.reason,
-        denial.retry_after,
-        operation=operation,
-        request=request,
-    )
-
-
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)

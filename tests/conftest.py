@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -61,3 +62,12 @@ def _clean_guard_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith("GUARD_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _guard_logs_off_again() -> Any:
+    """A test that enabled guard's log events (configure_logging) leaves them off again."""
+    yield
+    from loguru import logger
+
+    logger.disable("guard")

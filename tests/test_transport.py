@@ -44,7 +44,8 @@ class Clock:
 
 
 def settings(tmp_path: Path, **kw: Any) -> GuardSettings:
-    return GuardSettings(db_path=tmp_path / "guard.db", **kw)
+    """Settings on a temp database; no retries unless a test asks (tests/test_retry.py does)."""
+    return GuardSettings(db_path=tmp_path / "guard.db", **{"retry_attempts": 1, **kw})
 
 
 def json_response(body: bytes, status: int = 200, **headers: str) -> httpx.Response:

@@ -104,7 +104,8 @@ class SimApp:
             await asyncio.sleep(fault.latency_ms / 1000)
         early = self._early_fault(fault, service, path)
         if early is not None:
-            self._log(service, method, path, early.status, None, None, fault="injected")
+            key = request.headers.get("idempotency-key")
+            self._log(service, method, path, early.status, None, key, fault="injected")
             return early, service, None
         reply = await self._run(request, service, path, idempotent=True)
         return reply, service, self._late_fault(fault)

@@ -34,6 +34,10 @@ from tests.conftest import T0
 FLAVOURS = ["async-inprocess", "async-loopback", "sync-loopback"]
 
 
+async def no_sleep(seconds: float) -> None:
+    """Retries wait on the test's clock, not the wall's."""
+
+
 class FakeClock:
     def __init__(self, now: float = T0) -> None:
         self.now = now
@@ -120,9 +124,11 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         elif flavour == "async-loopback":
             inner = httpx.AsyncHTTPTransport()
         else:
-            sync_transport = GuardTransport(httpx.HTTPTransport(), settings=settings, clock=clock)
+            sync_transport = GuardTransport(
+                httpx.HTTPTransport(), settings=settings, clock=clock, sleep=lambda s: None
+            )
             return httpx.Client(transport=sync_transport, timeout=10), sync_transport
-        transport = AsyncGuardTransport(inner, settings=settings, clock=clock)
+        transport = AsyncGuardTransport(inner, settings=settings, clock=clock, sleep=no_sleep)
         return httpx.AsyncClient(transport=transport, timeout=10), transport
 
     w = World(flavour, base, control, clock, db, make)
@@ -189,8 +195,8 @@ async def test_revoked_key_trips_auth_after_one_401_and_a_rotated_key_works(worl
 async def test_casino_5xx_storm_trips_error_rate_for_the_casino_only(world: World) -> None:
     """A 503 storm opens error_rate for the casino; escrow still works; one probe closes it."""
     await world.control.post("/_sim/faults", json={"service": "casino", "error_rate": 1})
-    for _ in range(5):
-        assert (await world.call("GET", "casino", "/health")).status_code == 503
+    assert (await world.call("GET", "casino", "/health")).status_code == 503  # 5 attempts
+    assert len(await world.sim_requests("casino")) == 5  # the retries fed the window honestly
     with pytest.raises(BreakerOpenError) as denied:
         await world.call("GET", "casino", "/health")
     assert (denied.value.breaker, denied.value.scope) == ("error_rate", "casino")
@@ -209,10 +215,11 @@ async def test_casino_5xx_storm_trips_error_rate_for_the_casino_only(world: Worl
 async def test_failed_probe_doubles_the_cooldown(world: World) -> None:
     """A probe that fails reopens the breaker for twice the cooldown."""
     await world.control.post("/_sim/faults", json={"service": "casino", "error_rate": 1})
-    for _ in range(5):
-        await world.call("GET", "casino", "/health")
+    await world.call("GET", "casino", "/health")  # 5 failed attempts: the breaker opens
     world.clock.advance(60)
+    before = len(await world.sim_requests("casino"))
     assert (await world.call("GET", "casino", "/health")).status_code == 503  # the probe
+    assert len(await world.sim_requests("casino")) == before + 1  # its retry was refused
     with pytest.raises(BreakerOpenError) as denied:
         await world.call("GET", "casino", "/health")
     assert denied.value.retry_after == 120
@@ -275,7 +282,7 @@ async def test_half_open_admits_exactly_one_of_50_concurrent_calls(tmp_path: Pat
         return httpx.Response(200, stream=httpx.ByteStream(b'{"status":"ok"}'))
 
     clock = FakeClock()
-    settings = GuardSettings(db_path=tmp_path / "g.db", error_min_calls=5)
+    settings = GuardSettings(db_path=tmp_path / "g.db", error_min_calls=5, retry_attempts=1)
     transport = AsyncGuardTransport(httpx.MockTransport(handler), settings=settings, clock=clock)
     async with httpx.AsyncClient(transport=transport) as client:
         for _ in range(5):
@@ -308,7 +315,7 @@ def test_sync_half_open_admits_exactly_one_of_50_threads(tmp_path: Path) -> None
         return httpx.Response(200, stream=httpx.ByteStream(b'{"status":"ok"}'))
 
     clock = FakeClock()
-    settings = GuardSettings(db_path=tmp_path / "g.db", error_min_calls=5)
+    settings = GuardSettings(db_path=tmp_path / "g.db", error_min_calls=5, retry_attempts=1)
     transport = GuardTransport(httpx.MockTransport(handler), settings=settings, clock=clock)
     with httpx.Client(transport=transport) as client:
         for _ in range(5):
