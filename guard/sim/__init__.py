@@ -7,5 +7,6 @@ Everything under ``/_sim/`` is a simulator control and not part of the real API.
 
 from ._app import SimApp, create_app
 from ._core import SimClock
+from ._serve import serve
 
-__all__ = ["SimApp", "SimClock", "create_app"]
+__all__ = ["SimApp", "SimClock", "create_app", "serve"]
