@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean env-table
 
 demo: $(VENV)/.sim-installed
 	$(BIN)/python examples/sim_tour.py
@@ -35,3 +35,6 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+env-table: $(VENV)/.dev-installed  ## rewrite the README's env-var table from the settings model
+	$(BIN)/python -c "import re, pathlib; from guard._settings import env_table; p = pathlib.Path('README.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- env-table:[^\n]*-->\n).*?(\n<!-- /env-table -->)', lambda m: m.group(1) + env_table() + m.group(2), s, flags=re.S))"

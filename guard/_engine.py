@@ -448,6 +448,7 @@ class Engine:
             "services": {
                 name: self._service_dict(st, now) for name, st in sorted(self.services.items())
             },
+            "health": self._health(now),
             "counts": {
                 "calls": self.calls,
                 "denied": self.denied,
@@ -459,6 +460,19 @@ class Engine:
         }
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _health(self, now: float) -> dict[str, Any]:
+        """``ok``, or ``degraded`` with why: a breaker not closed, or no call for too long."""
+        reasons = [
+            f"{b.name} {b.state.value} for {b.scope}"
+            for b in self.breakers.values()
+            if b.state is not State.CLOSED
+        ]
+        last = max((st.last_call_at or 0.0 for st in self.services.values()), default=None)
+        quiet = self.settings.silence_warn_s
+        if last and quiet > 0 and now - last >= quiet:
+            reasons.append(f"no call for {now - last:.0f}s (GUARD_SILENCE_WARN_S={quiet:g})")
+        return {"status": "degraded" if reasons else "ok", "reasons": reasons}
 
     def _service_dict(self, st: ServiceStats, now: float) -> dict[str, Any]:
         calls, errors = st.window.totals(now)

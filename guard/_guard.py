@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from ._alerts import Alerts
 from ._engine import Denial, Engine, Ticket, fingerprint
 from ._exceptions import BreakerOpenError, KeyExpiredError
 from ._log import emit, emit_engine_event
@@ -71,6 +72,7 @@ class Guard:
         self.clock = clock
         self.agent_id = settings.agent_id
         self.engine = Engine(settings)
+        self.alerts = Alerts(settings)
         self.lock = threading.Lock()  # covers state transitions, never a request
         self._last_state_write = clock()
         self._last_sync = float("-inf")
@@ -249,7 +251,9 @@ class Guard:
         }
 
     def dead_lettered(self, record: dict[str, Any], error: BaseException | None = None) -> None:
-        """Log the dead letter; if it could not be stored, log the whole (redacted) record."""
+        """Log (and alert) the dead letter; if it could not be stored, log the whole (redacted)
+        record."""
+        self.alerts.dead_letter(record, self.clock())
         what = f"{record['service']} {record['operation']} ({record['outcome']})"
         fields = {
             k: record[k]
@@ -337,6 +341,7 @@ class Guard:
                 )
         for event in events:
             emit_engine_event(event, self.agent_id)
+        self.alerts.events(events, now)
         return statements
 
     def write_failed(self, exc: BaseException, statements: list[Statement]) -> None:

@@ -39,8 +39,17 @@ def _default(value: object) -> str:
     return repr(value)
 
 
-def configure_logging(*, json: bool = True, level: str = "INFO", sink: TextIO | None = None) -> int:
-    """Enable guard's events and send them to ``sink`` (stderr); returns the loguru handler id."""
+def configure_logging(
+    *, json: bool = True, level: str | None = None, sink: TextIO | None = None
+) -> int:
+    """Enable guard's events and send them to ``sink`` (stderr); returns the loguru handler id.
+
+    ``level`` defaults to ``GUARD_LOG_LEVEL`` (INFO).
+    """
+    if level is None:
+        from ._settings import GuardSettings
+
+        level = GuardSettings().log_level
     stream = sink if sink is not None else sys.stderr
     logger.enable("guard")
 

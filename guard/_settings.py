@@ -143,6 +143,25 @@ def unknown_env_vars(environ: dict[str, str] | None = None) -> list[str]:
     return sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
 
 
+def env_table() -> str:
+    """The Markdown table of every ``GUARD_*`` variable, made from the model (the README's)."""
+    rows = ["| env var | default | accepted | meaning |", "|---|---|---|---|"]
+    for name, info in GuardSettings.model_fields.items():
+        default = info.default
+        if default is None:
+            shown = "unset"
+        elif isinstance(default, bool):
+            shown = f"`{str(default).lower()}`"
+        elif isinstance(default, float) and default.is_integer():
+            shown = f"`{int(default)}`"
+        else:
+            shown = f"`{default}`"
+        meaning = (info.description or "").replace("|", "\\|")
+        env = GuardSettings.env_name(name)
+        rows.append(f"| `{env}` | {shown} | {accepted(name)} | {meaning} |")
+    return "\n".join(rows)
+
+
 def accepted(field: str) -> str:
     """What a field accepts, in words, from its type and constraints."""
     info = GuardSettings.model_fields[field]

@@ -27,9 +27,11 @@ from tenacity import (
     stop_before_delay,
 )
 
+from ._alerts import TIMEOUT_S
 from ._dlq import insert_statement
 from ._exceptions import BreakerOpenError
 from ._guard import Attempt, Call, Clock, Guard, buffered
+from ._log import emit
 from ._settings import GuardSettings
 from ._store import AsyncStore, Statement, SyncStore
 from ._stream import tee
@@ -50,6 +52,8 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
         self._guard = Guard(settings if settings is not None else GuardSettings(), clock)
         self._store = AsyncStore(self._guard.settings.db_path)
         self._sleep = sleep
+        self._alert_client: httpx.AsyncClient | None = None
+        self._alert_tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -118,6 +122,7 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
                 guard.dead_lettered(record, exc)
             else:
                 guard.dead_lettered(record)
+            self._send_alerts()
         if last.error is not None:
             raise last.error
         assert last.response is not None
@@ -136,6 +141,24 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
             await self._store.write(statements)
         except Exception as exc:  # the agent's call must not fail because the disk did
             self._guard.write_failed(exc, statements)
+        self._send_alerts()
+
+    def _send_alerts(self) -> None:
+        """Post due alerts in the background: the agent's call never waits for the webhook."""
+        for payload in self._guard.alerts.take():
+            task = asyncio.ensure_future(self._post_alert(payload))
+            self._alert_tasks.add(task)
+            task.add_done_callback(self._alert_tasks.discard)
+
+    async def _post_alert(self, payload: dict[str, Any]) -> None:
+        url = self._guard.alerts.url
+        assert url is not None
+        try:
+            if self._alert_client is None:
+                self._alert_client = httpx.AsyncClient(timeout=TIMEOUT_S)
+            (await self._alert_client.post(url, json=payload)).raise_for_status()
+        except Exception as exc:
+            _alert_failed(self._guard, exc)
 
     def snapshot(self) -> dict[str, Any]:
         """Breakers, ledger, per-service latency and errors, counts (JSON-ready)."""
@@ -169,6 +192,10 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
     async def _finish_close(self) -> None:
         await self._persist(force_state=True)
         await self._store.aclose()
+        if self._alert_tasks:
+            await asyncio.wait(self._alert_tasks, timeout=TIMEOUT_S)
+        if self._alert_client is not None:
+            await self._alert_client.aclose()
 
 
 class GuardTransport(httpx.BaseTransport):
@@ -187,6 +214,7 @@ class GuardTransport(httpx.BaseTransport):
         self._store = SyncStore(self._guard.settings.db_path)
         self._sleep = sleep
         self._write_lock = threading.Lock()
+        self._alert_client: httpx.Client | None = None
         self._closed = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -256,6 +284,7 @@ class GuardTransport(httpx.BaseTransport):
                 guard.dead_lettered(record, exc)
             else:
                 guard.dead_lettered(record)
+            self._send_alerts()
         if last.error is not None:
             raise last.error
         assert last.response is not None
@@ -275,6 +304,19 @@ class GuardTransport(httpx.BaseTransport):
                 self._store.write(statements)
         except Exception as exc:
             self._guard.write_failed(exc, statements)
+        self._send_alerts()
+
+    def _send_alerts(self) -> None:
+        """Post due alerts (rare: transitions and dead letters, once per key per cooldown)."""
+        url = self._guard.alerts.url
+        for payload in self._guard.alerts.take():
+            assert url is not None
+            try:
+                if self._alert_client is None:
+                    self._alert_client = httpx.Client(timeout=TIMEOUT_S)
+                self._alert_client.post(url, json=payload).raise_for_status()
+            except Exception as exc:
+                _alert_failed(self._guard, exc)
 
     def snapshot(self) -> dict[str, Any]:
         """Breakers, ledger, per-service latency and errors, counts (JSON-ready)."""
@@ -310,6 +352,8 @@ class GuardTransport(httpx.BaseTransport):
     def _finish_close(self) -> None:
         self._persist(force_state=True)
         self._store.close()
+        if self._alert_client is not None:
+            self._alert_client.close()
 
 
 def _policy(guard: Guard, first_wait: float) -> dict[str, Any]:
@@ -332,6 +376,16 @@ def _rebuilt(response: httpx.Response, raw: bytes) -> httpx.Response:
         headers=response.headers,
         stream=httpx.ByteStream(raw),
         extensions=response.extensions,
+    )
+
+
+def _alert_failed(guard: Guard, exc: Exception) -> None:
+    # Never the URL: webhook addresses usually carry their token.
+    emit(
+        "WARNING",
+        "alert_failed",
+        f"alert not delivered: {type(exc).__name__}",
+        agent_id=guard.agent_id,
     )
 
 

@@ -7,13 +7,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from ._app import SimApp, create_app
+from ._app import create_app
 
 
 @contextmanager
-def serve(app: SimApp | None = None, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Run ``app`` (a new unseeded simulator by default) with uvicorn in a thread.
+def serve(app: Any = None, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run ``app`` (any ASGI app; a new unseeded simulator by default) with uvicorn in a thread.
 
     Yields the base URL (``http://127.0.0.1:<port>``; port 0 picks a free one) and stops the
     server on exit. For sync clients, the CLI and examples, which cannot use
