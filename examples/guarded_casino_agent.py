@@ -16,13 +16,13 @@ from pathlib import Path
 import httpx
 
 import guard
-from guard.sim import create_app
+from guard.sim import SimClock, create_app
 
 CASINO = "https://casino.purpleflea.com/api/v1"
 
 
 async def main() -> int:
-    sim = create_app(seed=7)
+    sim = create_app(seed=7, clock=SimClock(start=1_767_225_600))  # frozen: repeatable
     db = Path(tempfile.mkdtemp(prefix="guard-example-")) / "guard.db"
     settings = guard.GuardSettings(db_path=db, consecutive_loss_limit=5)
     transport = guard.AsyncGuardTransport(httpx.ASGITransport(app=sim), settings=settings)

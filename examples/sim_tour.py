@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import httpx
 
-from guard.sim import create_app
+from guard.sim import SimClock, create_app
 
 CASINO = "https://casino.purpleflea.com/api/v1"
 FAUCET = "https://faucet.purpleflea.com/faucet"
@@ -26,7 +26,7 @@ def money(value: object) -> Decimal:
 
 
 async def tour(seed: int = 7) -> int:
-    app = create_app(seed=seed)
+    app = create_app(seed=seed, clock=SimClock(start=1_767_225_600))  # frozen: repeatable
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765") as client:
         r = await client.post(f"{CASINO}/auth/register", json={})

@@ -6,6 +6,7 @@ event: ``ts``, ``level``, ``event``, ``msg`` and the event's fields) or readable
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from decimal import Decimal
@@ -40,12 +41,21 @@ def _default(value: object) -> str:
 
 
 def configure_logging(
-    *, json: bool = True, level: str | None = None, sink: TextIO | None = None
+    *,
+    json: bool = True,
+    level: str | None = None,
+    sink: TextIO | None = None,
+    quiet_default: bool = True,
 ) -> int:
     """Enable guard's events and send them to ``sink`` (stderr); returns the loguru handler id.
 
-    ``level`` defaults to ``GUARD_LOG_LEVEL`` (INFO).
+    ``level`` defaults to ``GUARD_LOG_LEVEL`` (INFO). ``quiet_default`` removes loguru's
+    out-of-the-box stderr handler (id 0) if it is still installed, so each event is not printed
+    twice; an app that configured its own handlers is not touched.
     """
+    if quiet_default:
+        with contextlib.suppress(ValueError):
+            logger.remove(0)
     if level is None:
         from ._settings import GuardSettings
 

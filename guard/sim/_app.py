@@ -333,7 +333,9 @@ def create_app(
     """Build the Purple Flea simulator, an ASGI app.
 
     ``seed`` makes every draw (keys, ids, fairness seeds, prices, faults) repeatable; ``clock``
-    (a :class:`SimClock`) sets its time, frozen when built with ``SimClock(start=...)``.
+    (a :class:`SimClock`) sets its time, frozen when built with ``SimClock(start=...)``. A whole
+    session is repeatable only on a frozen clock: on the wall clock, bets without a
+    ``client_seed`` take ``auto_<ms>`` (as the real casino does) and prices walk each second.
     ``rate_limits`` turns the real per-IP and per-agent limiters on; ``retry_after`` adds a
     ``Retry-After`` header to 429s, which the real API never sends; ``auto_faucet`` credits $1
     on casino registration, as the real casino tries to in the background.
