@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 .PHONY: demo test lint format clean env-table
 
 demo: $(VENV)/.sim-installed
-	$(BIN)/python examples/sim_tour.py
+	$(BIN)/guard demo
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest

@@ -74,8 +74,8 @@ ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 
 # The same operation failing again (one idempotency key) updates its row instead of adding one.
 INSERT_DEAD_LETTER = f"""
-INSERT INTO dead_letters ({", ".join(RECORD_FIELDS)})
-VALUES ({", ".join(":" + f for f in RECORD_FIELDS)})
+INSERT INTO dead_letters ({", ".join(RECORD_FIELDS)}, created_at, updated_at)
+VALUES ({", ".join(":" + f for f in RECORD_FIELDS)}, :created_at, :created_at)
 ON CONFLICT (idempotency_key) DO UPDATE SET
     attempts = attempts + excluded.attempts,
     error = excluded.error,
@@ -83,7 +83,7 @@ ON CONFLICT (idempotency_key) DO UPDATE SET
     http_status = excluded.http_status,
     outcome = CASE WHEN outcome = 'unknown' OR excluded.outcome = 'unknown'
                    THEN 'unknown' ELSE 'not_executed' END,
-    updated_at = {NOW_SQL}
+    updated_at = excluded.created_at
 """
 SELECT_ONE = "SELECT * FROM dead_letters WHERE id = ?"
 SELECT_BY_STATUS = (
@@ -128,7 +128,10 @@ def insert_statement(record: Mapping[str, Any]) -> Statement:
         raise ValueError(f"dead-letter record lacks {', '.join(missing)}")
     if record["outcome"] not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
-    return INSERT_DEAD_LETTER, {f: record[f] for f in RECORD_FIELDS}
+    params = {f: record[f] for f in RECORD_FIELDS}
+    # The guard passes its own clock's time; without one, now.
+    params["created_at"] = record.get("created_at") or iso(time.time())
+    return INSERT_DEAD_LETTER, params
 
 
 def iso(epoch: float) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from ._alerts import Alerts
+from ._dlq import iso as dlq_time
 from ._engine import Denial, Engine, Ticket, fingerprint
 from ._exceptions import BreakerOpenError, KeyExpiredError
 from ._log import emit, emit_engine_event
@@ -248,6 +249,7 @@ class Guard:
             "attempts": attempts,
             "trace_id": attempt.call.trace_id,
             "idempotency_key": request.headers.get("idempotency-key"),
+            "created_at": dlq_time(self.clock()),
         }
 
     def dead_lettered(self, record: dict[str, Any], error: BaseException | None = None) -> None:

@@ -17,6 +17,7 @@ __all__ = ["Ledger"]
 
 _STATE_VERSION = 1
 _HUNDRED = Decimal(100)
+_PCT_PLACES = Decimal("1e-10")
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -91,6 +92,7 @@ class Ledger:
 
         account = settlement.account
         known = account in self._balances
+        before = self.balance
         if settlement.balance is not None:
             self._balances[account] = settlement.balance
         elif known:
@@ -98,11 +100,20 @@ class Ledger:
             self._balances[account] += settlement.pnl + settlement.cash_flow
         # Only a flow through an account already in the equity moves the equity the mark was
         # taken on; an account seen for the first time joins the equity at its current balance.
-        if settlement.cash_flow and known:
-            self._high_water.shift(settlement.cash_flow)
+        if settlement.cash_flow and known and before is not None:
+            self._move_mark(before, settlement.cash_flow, now)
         equity = self.balance
         if equity is not None:
             self._high_water.observe(now, equity)
+
+    def _move_mark(self, equity: Decimal, flow: Decimal, now: float) -> None:
+        """Scale the mark with the equity a cash flow moved: money in or out changes neither
+        the drawdown in percent nor the streak. Down to zero or below, the mark starts afresh."""
+        after = equity + flow
+        if equity > 0 and after > 0:
+            self._high_water.scale(after / equity)
+        else:
+            self._high_water = HighWater(self._window_s)
 
     def skip(self) -> None:
         """Count a response whose body could not be settled."""
@@ -146,7 +157,9 @@ class Ledger:
         peak, equity = self.high_water_mark(now), self.balance
         if peak is None or equity is None or peak <= 0:
             return ZERO
-        return max(ZERO, (peak - equity) / peak * _HUNDRED)
+        # Scaling the mark for cash flows divides Decimals: keep 10 places, drop the residue.
+        pct = ((peak - equity) / peak * _HUNDRED).quantize(_PCT_PLACES, rounding=ROUND_HALF_UP)
+        return max(ZERO, pct)
 
     @property
     def loss_streak(self) -> int:

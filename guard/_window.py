@@ -195,12 +195,12 @@ class LatencyWindow:
 class HighWater:
     """The maximum of observed values over the last ``span_s`` seconds.
 
-    ``shift(delta)`` moves every retained value by ``delta`` at once: a deposit or a withdrawal
-    moves the high-water mark together with the balance. Values are stored net of a running
-    offset, so a shift costs O(1).
+    ``shift(delta)`` adds ``delta`` to every retained value and ``scale(factor)`` multiplies
+    them, both in O(1): values are stored through one running affine map ``value = a*s + b``.
+    A cash flow scales the mark with the equity, so the drawdown in percent stays as it was.
     """
 
-    __slots__ = ("_offset", "_queue", "_slots")
+    __slots__ = ("_a", "_offset", "_queue", "_slots")
 
     def __init__(self, span_s: float, buckets: int = 60) -> None:
         self._slots = _Slots(span_s, buckets)
@@ -208,6 +208,7 @@ class HighWater:
         # the head is the maximum, and a value that a later, larger one outlives is never needed.
         # At most one entry per slot, so the queue never holds more than ``buckets`` entries.
         self._queue: deque[tuple[int, Decimal]] = deque()
+        self._a = Decimal(1)
         self._offset = Decimal(0)
 
     def observe(self, now: float, value: Decimal) -> None:
@@ -215,7 +216,7 @@ class HighWater:
         if self._slots.empty:
             return
         current = self._expire(now)
-        raw = value - self._offset
+        raw = (value - self._offset) / self._a
         if self._queue and self._queue[-1][0] == current and self._queue[-1][1] >= raw:
             return  # same slot, same expiry, a larger value already: this one can never be peak
         while self._queue and self._queue[-1][1] <= raw:
@@ -227,11 +228,18 @@ class HighWater:
         if self._slots.empty:
             return None
         self._expire(now)
-        return self._queue[0][1] + self._offset if self._queue else None
+        return self._queue[0][1] * self._a + self._offset if self._queue else None
 
     def shift(self, delta: Decimal) -> None:
         """Add ``delta`` to every retained value."""
         self._offset += delta
+
+    def scale(self, factor: Decimal) -> None:
+        """Multiply every retained value by ``factor`` (> 0, so their order is kept)."""
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor}")
+        self._a *= factor
+        self._offset *= factor
 
     def _expire(self, now: float) -> int:
         current = self._slots.slot(now)

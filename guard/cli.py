@@ -241,6 +241,25 @@ def reset(
         typer.echo(f"forgot {len(retired)} replaced key(s): they may be tried again")
 
 
+@app.command()
+def demo(
+    directory: str = typer.Option(
+        "guard-demo", "--dir", help="Where to write guard.db (created; an old one is replaced)."
+    ),
+    seed: int = typer.Option(7, "--seed", help="Simulator seed: the same seed, the same session."),
+    as_json: bool = typer.Option(False, "--json", help="Print only a JSON summary."),
+) -> None:
+    """Watch a scripted agent hit a losing streak, a key rotation and a 5xx storm, guarded."""
+    try:
+        from ._demo import DemoDirError, run
+    except ImportError:
+        raise fail("guard demo needs the 'sim' extra: pip install 'pf-guard[sim]'") from None
+    try:
+        run(directory, seed=seed, as_json=as_json)
+    except DemoDirError as exc:
+        raise fail(str(exc)) from None
+
+
 app.add_typer(dlq_app, name="dlq", help="Inspect, resolve and replay failed money operations.")
 
 

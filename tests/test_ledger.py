@@ -359,3 +359,13 @@ def test_state_round_trips(items: list[tuple[Settlement, float]], skips: int) ->
     restored = Ledger.from_state(state, WINDOW, now)
     assert restored.to_state() == state
     assert restored.snapshot(now) == ledger.snapshot(now)
+
+
+def test_a_withdrawal_during_a_drawdown_keeps_the_percentage() -> None:
+    """Withdrawing half the equity while 6 % down leaves the drawdown at 6 %, not 12 %."""
+    ledger = Ledger(WINDOW)
+    ledger.apply(Settlement(balance=D(100)), T0)
+    ledger.apply(Settlement(pnl=D(-6), balance=D(94), steps=(Step(D(-6), False),)), T0 + 1)
+    ledger.apply(Settlement(cash_flow=D(-47), balance=D(47)), T0 + 2)
+    assert ledger.drawdown_pct(T0 + 2) == D(6)
+    assert ledger.high_water_mark(T0 + 2) == D(50)
