@@ -134,16 +134,15 @@ def list_(
         return
     now = time.time()
     table = Table(title=Text(f"dead letters ({status}) in {where}"), title_justify="left")
-    for name in ("id", "age", "status"):
+    mixed = status == "all"  # one status listed: no need for a column repeating it
+    names = ["id", "age", *(["status"] if mixed else []), "outcome", "operation", "http", "tries"]
+    for name in names:
         table.add_column(name, no_wrap=True)
-    for name in ("outcome", "service", "operation", "http", "attempts", "error"):
-        table.add_column(name, overflow="fold")
+    table.add_column("error", overflow="fold", min_width=24)  # the one column that gives way
     for r in map(public_row, rows):
-        table.add_row(
-            *map(_text, (r["id"], _age(r["created_at"], now), r["status"], r["outcome"])),
-            *map(_text, (r["service"], r["operation"], r["http_status"], r["attempts"])),
-            _text(r["error"]),
-        )
+        cells = [r["id"], _age(r["created_at"], now), *([r["status"]] if mixed else [])]
+        cells += [r["outcome"], f"{r['service']} {r['operation']}", r["http_status"], r["attempts"]]
+        table.add_row(*map(_text, cells), _text(r["error"]))
     Console().print(table)
 
 
