@@ -12,7 +12,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -62,7 +62,6 @@ class Attempt:
     failure: Failure | None = None
     raw: bytes | None = None
     denied: BreakerOpenError | None = None  # a retry the breakers refused: nothing was sent
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Guard:
