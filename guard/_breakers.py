@@ -36,6 +36,8 @@ class Breaker:
     opened_at: float | None = None
     cooldown_s: float | None = None  # None: latched until an operator reset
     failures: int = 0  # failed probes since it first opened: the cooldown doubles each time
+    realm: str | None = None  # auth: the service family whose key this is (casino, trading...)
+    mode: str = "enforce"  # the GUARD_MODE it tripped under: a shadow trial's trips never block
     probing: bool = False  # a half-open probe is in flight
 
     @property
@@ -83,7 +85,8 @@ class Breaker:
         # A half-open breaker's probe died with the process that sent it: the slot is free
         # (``probing`` is never stored), so the next call probes at once.
         fields = {k: row[k] for k in ("name", "scope", "reason", "opened_at", "cooldown_s")}
-        return cls(**fields, state=State(row["state"]), failures=int(row["failures"]))
+        extra = {k: row[k] for k in ("realm", "mode") if row.get(k) is not None}
+        return cls(**fields, **extra, state=State(row["state"]), failures=int(row["failures"]))
 
 
 @dataclass(frozen=True)

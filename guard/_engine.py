@@ -101,7 +101,6 @@ class Engine:
         self.denied = 0
         self.would_deny = 0
         self.dead_letters = 0
-        self._auth_realms: dict[str, str] = {}
         self._warned: set[tuple[str, str]] = set()
         self._transitions: list[Transition] = []
         self._events: list[Event] = []
@@ -235,7 +234,7 @@ class Engine:
         if breaker.state is State.OPEN or scope in self.retired_keys:
             return  # already latched, or a late answer for a key already replaced
         reason = f"{ticket.op.service} answered {status}: the API key was rejected"
-        self._auth_realms[scope] = realm(ticket.op.service)
+        breaker.realm = realm(ticket.op.service)
         self._move(breaker, State.OPEN, reason, now)
         self._event(
             "key_expired",
@@ -253,7 +252,7 @@ class Engine:
         for (name, scope), breaker in self.breakers.items():
             if name != "auth" or breaker.state is State.CLOSED or scope == ticket.key:
                 continue
-            if self._auth_realms.get(scope, here) == here:
+            if breaker.realm in (None, here):
                 self.retired_keys.add(scope)
                 self._move(breaker, State.CLOSED, f"a new key works ({ticket.key})", now)
 
@@ -410,14 +409,30 @@ class Engine:
         now: float,
     ) -> None:
         """Load what a previous process persisted (breakers, retired keys, the ledger)."""
+        if ledger:
+            self.ledger = Ledger.from_state(ledger, self.settings.balance_window_s, now)
         for row in rows:
             breaker = Breaker.from_row(row)
             self.breakers[(breaker.name, breaker.scope)] = breaker
-            if breaker.name == "auth" and breaker.reason:  # "<service> answered 401: ..."
-                self._auth_realms[breaker.scope] = realm(breaker.reason.partition(" ")[0])
+            shadow_trip = breaker.mode == "shadow" and breaker.state is not State.CLOSED
+            if shadow_trip and self.settings.mode == "enforce":
+                self._drop_shadow_trip(breaker, now)
         self.retired_keys.update(retired)
-        if ledger:
-            self.ledger = Ledger.from_state(ledger, self.settings.balance_window_s, now)
+
+    def _drop_shadow_trip(self, breaker: Breaker, now: float) -> None:
+        """A shadow trial's trips were never meant to block: out of shadow mode the breaker
+        starts closed, what tripped it forgotten (the audit table keeps the trip)."""
+        breaker.state, breaker.reason, breaker.opened_at = State.CLOSED, "", None
+        breaker.failures, breaker.mode = 0, "enforce"
+        self._forget_cause(breaker.name, breaker.scope, now)
+        self._event(
+            "transition",
+            "INFO",
+            f"{breaker.name} ({breaker.scope}) tripped in shadow mode: not enforced",
+            breaker.name,
+            breaker.scope,
+            {"from": "open", "to": "closed", "actor": "mode"},
+        )
 
     def drain(self) -> tuple[list[Transition], list[Event]]:
         """What changed since the last drain: transitions to persist, events to log."""
@@ -516,7 +531,7 @@ class Engine:
         if to is State.OPEN:
             breaker.opened_at = now
             if before is State.CLOSED:  # a failed probe keeps the reason it first opened for
-                breaker.reason = reason
+                breaker.reason, breaker.mode = reason, self.settings.mode
         elif to is State.CLOSED:
             breaker.opened_at, breaker.reason = None, ""
         transition = Transition(breaker.name, breaker.scope, before, to, reason, now, actor)

@@ -20,7 +20,7 @@ import aiosqlite
 
 from ._breakers import Breaker, Transition
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS breakers (
     agent_id   TEXT NOT NULL,
@@ -90,16 +90,23 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_status_created ON dead_letters (status, created_at);
 CREATE INDEX IF NOT EXISTS dead_letters_agent_status ON dead_letters (agent_id, status);
 """
-MIGRATIONS = {1: SCHEMA, 2: SCHEMA_V2}  # user_version -> the script that brings it there
+# Version 3: what an auth breaker's key is for, and the mode a breaker tripped under.
+SCHEMA_V3 = """
+ALTER TABLE breakers ADD COLUMN realm TEXT;
+ALTER TABLE breakers ADD COLUMN mode TEXT NOT NULL DEFAULT 'enforce';
+"""
+MIGRATIONS = {1: SCHEMA, 2: SCHEMA_V2, 3: SCHEMA_V3}  # user_version -> the script to get there
 PRAGMAS = ("PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON")
 
 UPSERT_BREAKER = """
-INSERT INTO breakers
-    (agent_id, name, scope, state, reason, opened_at, cooldown_s, failures, updated_at)
-VALUES (:agent_id, :name, :scope, :state, :reason, :opened_at, :cooldown_s, :failures, :updated_at)
+INSERT INTO breakers (agent_id, name, scope, state, reason, opened_at, cooldown_s, failures,
+                      realm, mode, updated_at)
+VALUES (:agent_id, :name, :scope, :state, :reason, :opened_at, :cooldown_s, :failures,
+        :realm, :mode, :updated_at)
 ON CONFLICT (agent_id, name, scope) DO UPDATE SET
     state = excluded.state, reason = excluded.reason, opened_at = excluded.opened_at,
-    cooldown_s = excluded.cooldown_s, failures = excluded.failures, updated_at = excluded.updated_at
+    cooldown_s = excluded.cooldown_s, failures = excluded.failures, realm = excluded.realm,
+    mode = excluded.mode, updated_at = excluded.updated_at
 """
 INSERT_AUDIT = """
 INSERT INTO audit (at, agent_id, breaker, scope, from_state, to_state, reason, actor)
