@@ -136,9 +136,18 @@ def status(
         )
     updated_at, snapshot = saved if saved else (None, {})
     breakers = [{k: r[k] for k in ("name", "scope", "state", "reason", "opened_at")} for r in rows]
+    reasons = [
+        f"{b['name']} {b['state']} for {b['scope']}" for b in breakers if b["state"] != "closed"
+    ]
+    quiet = settings.silence_warn_s
+    if updated_at is not None and quiet > 0 and time.time() - updated_at >= quiet:
+        reasons.append(
+            f"nothing written for {time.time() - updated_at:.0f}s (GUARD_SILENCE_WARN_S)"
+        )
     report: dict[str, Any] = {
         "agent_id": agent_id,
         "updated_at": updated_at,
+        "health": {"status": "degraded" if reasons else "ok", "reasons": reasons},
         "breakers": breakers,
         **{k: snapshot.get(k) for k in ("ledger", "services", "counts")},
     }
@@ -149,6 +158,9 @@ def status(
     console.print(
         f"[bold]guard status[/] for agent [bold]{agent_id}[/] (written {_when(updated_at)})"
     )
+    health = report["health"]
+    colour = "green" if health["status"] == "ok" else "yellow"
+    console.print(f"health: [{colour}]{health['status']}[/]  " + "; ".join(health["reasons"]))
     table = Table("breaker", "scope", "state", "reason", "opened", title_justify="left")
     for b in breakers:
         style = {"open": "red", "half_open": "yellow"}.get(b["state"], "green")

@@ -51,6 +51,10 @@ def test_status_json_shows_the_open_breaker_and_the_ledger(tripped: Path) -> Non
     assert (breaker["name"], breaker["state"]) == ("consecutive_loss", "open")
     assert report["ledger"]["loss_streak"] == 2
     assert report["ledger"]["realized_pnl"] == "-2"
+    assert report["health"] == {
+        "status": "degraded",
+        "reasons": ["consecutive_loss open for agent"],
+    }
 
 
 def test_status_table_names_the_breaker(tripped: Path) -> None:
