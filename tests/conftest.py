@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 
 from guard.sim import SimApp, SimClock, create_app
+
+# No per-example deadline (a loaded 2-core CI box is slow, not wrong); in CI, a fixed search
+# seed, so a run is repeatable and a red build always reproduces.
+hypothesis.settings.register_profile("dev", deadline=None)
+hypothesis.settings.register_profile("ci", deadline=None, derandomize=True)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 CASINO = "https://casino.purpleflea.com/api/v1"
