@@ -229,17 +229,22 @@ def migrate(db: sqlite3.Connection) -> None:
             f"the database was written by a newer guard (schema {version} > {SCHEMA_VERSION}): "
             "upgrade guard"
         )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        db.execute("BEGIN IMMEDIATE")
-        try:
+    if version == SCHEMA_VERSION:
+        return
+    # One writer at a time: several agent processes may open a new file at once, so the version
+    # is read again inside the write transaction and each step applied by exactly one of them.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[target].split(";"):
                 if statement.strip():
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {target}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 class AsyncStore:

@@ -27,7 +27,8 @@ with httpx.Client(transport=GuardTransport(httpx.MockTransport(refused), setting
 
 
 def test_four_processes_write_one_file(tmp_path: Path) -> None:
-    """Four processes dead-lettering 25 calls each into one file leave exactly 100 rows."""
+    """Four processes creating one new file at once and dead-lettering 25 calls each leave
+    exactly 100 rows (the schema is created by one of them, once)."""
     db = tmp_path / "shared.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUARD_")}
     procs = [
