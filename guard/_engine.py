@@ -414,25 +414,27 @@ class Engine:
         for row in rows:
             breaker = Breaker.from_row(row)
             self.breakers[(breaker.name, breaker.scope)] = breaker
-            shadow_trip = breaker.mode == "shadow" and breaker.state is not State.CLOSED
-            if shadow_trip and self.settings.mode == "enforce":
-                self._drop_shadow_trip(breaker, now)
         self.retired_keys.update(retired)
 
-    def _drop_shadow_trip(self, breaker: Breaker, now: float) -> None:
-        """A shadow trial's trips were never meant to block: out of shadow mode the breaker
-        starts closed, what tripped it forgotten (the audit table keeps the trip)."""
-        breaker.state, breaker.reason, breaker.opened_at = State.CLOSED, "", None
-        breaker.failures, breaker.mode = 0, "enforce"
-        self._forget_cause(breaker.name, breaker.scope, now)
-        self._event(
-            "transition",
-            "INFO",
-            f"{breaker.name} ({breaker.scope}) tripped in shadow mode: not enforced",
-            breaker.name,
-            breaker.scope,
-            {"from": "open", "to": "closed", "actor": "mode"},
-        )
+    def drop_shadow_trips(self, now: float) -> None:
+        """In enforce mode, let no restored shadow-trial trip block: such a breaker starts
+        closed, what tripped it forgotten (the audit table keeps the trip)."""
+        if self.settings.mode != "enforce":
+            return
+        for breaker in self.breakers.values():
+            if breaker.mode != "shadow" or breaker.state is State.CLOSED:
+                continue
+            breaker.state, breaker.reason, breaker.opened_at = State.CLOSED, "", None
+            breaker.failures, breaker.mode = 0, "enforce"
+            self._forget_cause(breaker.name, breaker.scope, now)
+            self._event(
+                "transition",
+                "INFO",
+                f"{breaker.name} ({breaker.scope}) tripped in shadow mode: not enforced",
+                breaker.name,
+                breaker.scope,
+                {"from": "open", "to": "closed", "actor": "mode"},
+            )
 
     def drain(self) -> tuple[list[Transition], list[Event]]:
         """What changed since the last drain: transitions to persist, events to log."""

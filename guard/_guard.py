@@ -82,6 +82,7 @@ class Guard:
         finally:
             store.close()
         self.engine.restore(rows, retired, ledger, clock())
+        self.engine.drop_shadow_trips(clock())
 
     # --- the call's life ---------------------------------------------------------------------
 

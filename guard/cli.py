@@ -16,10 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ._breakers import BREAKERS, Breaker, State, Transition
+from ._breakers import BREAKERS
 from ._cli_dlq import dlq_app
+from ._engine import Engine
 from ._exceptions import ConfigError
-from ._ledger import Ledger
 from ._settings import GuardSettings, unknown_env_vars
 from ._store import SyncStore, ledger_statement, transition_statements
 
@@ -208,48 +208,25 @@ def reset(
     agent_id = agent or settings.agent_id
     store = open_store(db, settings)
     try:
-        rows, retired, _ = store.load(agent_id)
+        rows, retired, ledger = store.load(agent_id)
         now = time.time()
-        closed, transitions = [], []
-        for row in rows:
-            if (breaker and row["name"] != breaker) or row["state"] == State.CLOSED.value:
-                continue
-            b = Breaker.from_row(row)
-            before = State(row["state"])
-            b.state, b.reason, b.opened_at, b.failures = State.CLOSED, "", None, 0
-            closed.append(b)
-            transitions.append(
-                Transition(
-                    b.name,
-                    b.scope,
-                    before,
-                    State.CLOSED,
-                    f"operator reset: {reason}",
-                    now,
-                    "operator",
-                )
-            )
-        keep = [] if breaker in (None, "auth") else retired
-        if not closed and keep == retired:
+        engine = Engine(settings)  # the same reset as transport.reset(), on the stored state
+        engine.restore(rows, retired, ledger, now)
+        transitions = engine.reset(breaker, reason=reason, now=now)
+        if not transitions and len(engine.retired_keys) == len(retired):
             raise fail(
                 f"nothing to reset: no open {breaker or 'breaker'} for agent {agent_id!r}", 1
             )
-        statements = transition_statements(agent_id, closed, transitions, keep, now)
-        stored = store.load(agent_id)[2]
-        if stored is not None:  # what tripped a loss breaker must not re-trip it on restart
-            ledger = Ledger.from_state(stored, settings.balance_window_s, now)
-            names = {b.name for b in closed}
-            if "consecutive_loss" in names:
-                ledger.forget_streak()
-            if "balance_drop" in names:
-                ledger.rebase(now)
-            statements.append(ledger_statement(agent_id, ledger.to_state()))
+        closed = [engine.breakers[(t.breaker, t.scope)] for t in transitions]
+        statements = transition_statements(agent_id, closed, transitions, engine.retired_keys, now)
+        if ledger is not None:  # what tripped a loss breaker must not re-trip it on restart
+            statements.append(ledger_statement(agent_id, engine.ledger.to_state()))
         store.write(statements)
     finally:
         store.close()
     for t in transitions:
         typer.echo(f"reset {t.breaker} ({t.scope}): {t.before.value} -> closed")
-    if len(keep) != len(retired):
+    if len(engine.retired_keys) != len(retired):
         typer.echo(f"forgot {len(retired)} replaced key(s): they may be tried again")
 
 
