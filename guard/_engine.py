@@ -273,11 +273,8 @@ class Engine:
             s.cooldown_s,
             now,
         )
-        p95 = (
-            stats.latency.percentile(now, 95)
-            if stats.latency.count(now) >= s.error_min_calls
-            else None
-        )
+        judged = s.latency_p95_ms > 0 and stats.latency.count(now) >= s.error_min_calls
+        p95 = stats.latency.percentile(now, 95) if judged else None  # off: no scan per call
         slow = p95 is not None and s.latency_p95_ms > 0 and p95 > s.latency_p95_ms
         warn = (
             p95 is not None
