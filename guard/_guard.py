@@ -76,11 +76,7 @@ class Guard:
         self.lock = threading.Lock()  # covers state transitions, never a request
         self._last_state_write = clock()
         self._last_sync = float("-inf")
-        store = SyncStore(settings.db_path)
-        try:
-            rows, retired, ledger = store.load(self.agent_id)
-        finally:
-            store.close()
+        rows, retired, ledger = self._load()
         self.engine.restore(rows, retired, ledger, clock())
         self.engine.drop_shadow_trips(clock())
 
@@ -116,17 +112,21 @@ class Guard:
             if now - self._last_sync < SYNC_EVERY_S:
                 raise
             self._last_sync = now
-            store = SyncStore(self.settings.db_path)
-            try:
-                rows, retired, _ = store.load(self.agent_id)
-            finally:
-                store.close()
+            rows, retired, _ = self._load()
             with self.lock:
                 blocked = self._blocked()
                 self.engine.sync_operator_resets(rows, retired, now)
                 if self._blocked() == blocked:
                     raise
         return self.begin(request, trace_id)
+
+    def _load(self) -> tuple[list[dict[str, Any]], list[str], dict[str, Any] | None]:
+        """This agent's stored breakers, retired keys and ledger (a short-lived connection)."""
+        store = SyncStore(self.settings.db_path)
+        try:
+            return store.load(self.agent_id)
+        finally:
+            store.close()
 
     def _blocked(self) -> int:
         return sum(b.state != "closed" for b in self.engine.breakers.values()) + len(
